@@ -1,0 +1,55 @@
+# The README's commands. Each bootstraps what it needs from nothing but python3 + make:
+# uv (pinned, from PyPI) into .tools/, the locked environment into .venv/, and a migrated
+# SQLite Airflow home in .airflow/. Re-running is quick: every step is stamped.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+
+export AIRFLOW_HOME := $(CURDIR)/.airflow
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/example_dags
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN := sqlite:///$(CURDIR)/.airflow/airflow.db
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: setup demo test lint typecheck pytest bench clean
+
+setup: $(VENV)/.synced $(AIRFLOW_HOME)/.migrated
+
+$(UV):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "armada-hooks needs Python 3.11+ (set PYTHON=...)")'
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(shell command -v $(PYTHON))
+	@touch $@
+
+$(AIRFLOW_HOME)/.migrated: $(VENV)/.synced
+	@mkdir -p $(AIRFLOW_HOME)
+	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/migrate.log; exit 1)
+	@touch $@
+
+demo: setup
+	$(BIN)/armada-hooks demo
+
+lint: $(VENV)/.synced
+	$(BIN)/ruff check .
+
+typecheck: $(VENV)/.synced
+	$(BIN)/mypy
+
+pytest: setup
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+bench: setup
+	$(BIN)/python bench/local_armada.py
+
+clean:
+	rm -rf $(TOOLS) $(VENV) $(AIRFLOW_HOME) .pytest_cache .mypy_cache .ruff_cache

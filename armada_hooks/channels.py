@@ -1,0 +1,123 @@
+"""gRPC channels to Armada: plaintext or TLS (optionally mutual), with a bearer token.
+
+Shared by the hook and the local Armada's helpers. The token travels as
+``authorization: Bearer <token>`` metadata on every call; it is never part of a
+channel option, a log line or a repr.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+import grpc
+import grpc.aio
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+)
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """Where and how to reach an Armada gRPC endpoint (PEM bytes, not paths)."""
+
+    target: str
+    tls: bool = False
+    ca_cert: bytes | None = None
+    client_cert: bytes | None = None
+    client_key: bytes | None = None
+    token: str | None = field(default=None, repr=False)
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        """TLS credentials from the PEM material (system roots when no CA is given)."""
+        return grpc.ssl_channel_credentials(
+            root_certificates=self.ca_cert,
+            private_key=self.client_key,
+            certificate_chain=self.client_cert,
+        )
+
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        """Call metadata: the bearer token, if any."""
+        return (("authorization", f"Bearer {self.token}"),) if self.token else ()
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    _UnaryUnary = grpc.UnaryUnaryClientInterceptor[Any, Any]
+    _UnaryStream = grpc.UnaryStreamClientInterceptor[Any, Any]
+    _AioUnaryUnary = grpc.aio.UnaryUnaryClientInterceptor[Any, Any]
+    _AioUnaryStream = grpc.aio.UnaryStreamClientInterceptor[Any, Any]
+else:
+    _UnaryUnary = grpc.UnaryUnaryClientInterceptor
+    _UnaryStream = grpc.UnaryStreamClientInterceptor
+    _AioUnaryUnary = grpc.aio.UnaryUnaryClientInterceptor
+    _AioUnaryStream = grpc.aio.UnaryStreamClientInterceptor
+
+
+class _Details:
+    """A ClientCallDetails with extra metadata (grpc's own type is an abstract class)."""
+
+    def __init__(self, details: Any, metadata: Sequence[tuple[str, str]]) -> None:
+        self.method = details.method
+        self.timeout = details.timeout
+        self.credentials = details.credentials
+        self.wait_for_ready = getattr(details, "wait_for_ready", None)
+        self.compression = getattr(details, "compression", None)
+        self.metadata = [*(details.metadata or ()), *metadata]
+
+
+class _MetadataInterceptor(_UnaryUnary, _UnaryStream):
+    def __init__(self, metadata: Sequence[tuple[str, str]]) -> None:
+        self._metadata = metadata
+
+    def intercept_unary_unary(
+        self, continuation: Callable[..., Any], details: Any, request: Any
+    ) -> Any:
+        return continuation(_Details(details, self._metadata), request)
+
+    def intercept_unary_stream(
+        self, continuation: Callable[..., Any], details: Any, request: Any
+    ) -> Any:
+        return continuation(_Details(details, self._metadata), request)
+
+
+class _AioMetadataInterceptor(_AioUnaryUnary, _AioUnaryStream):
+    def __init__(self, metadata: Sequence[tuple[str, str]]) -> None:
+        self._metadata = metadata
+
+    async def intercept_unary_unary(
+        self, continuation: Callable[..., Any], details: Any, request: Any
+    ) -> Any:
+        return await continuation(_Details(details, self._metadata), request)
+
+    async def intercept_unary_stream(
+        self, continuation: Callable[..., Any], details: Any, request: Any
+    ) -> Any:
+        return await continuation(_Details(details, self._metadata), request)
+
+
+def open_channel(spec: ChannelSpec) -> grpc.Channel:
+    """A synchronous channel for ``spec``."""
+    if spec.tls:
+        channel = grpc.secure_channel(spec.target, spec.credentials(), options=CHANNEL_OPTIONS)
+    else:
+        channel = grpc.insecure_channel(spec.target, options=CHANNEL_OPTIONS)
+    metadata = spec.metadata()
+    return grpc.intercept_channel(channel, _MetadataInterceptor(metadata)) if metadata else channel
+
+
+def open_aio_channel(spec: ChannelSpec) -> grpc.aio.Channel:
+    """An asyncio channel for ``spec``; create it inside the event loop that will use it."""
+    metadata = spec.metadata()
+    interceptors = cast(Any, [_AioMetadataInterceptor(metadata)] if metadata else None)
+    if spec.tls:
+        return grpc.aio.secure_channel(
+            spec.target, spec.credentials(), options=CHANNEL_OPTIONS, interceptors=interceptors
+        )
+    return grpc.aio.insecure_channel(
+        spec.target, options=CHANNEL_OPTIONS, interceptors=interceptors
+    )

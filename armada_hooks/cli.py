@@ -1,0 +1,116 @@
+"""The ``armada-hooks`` command: run a local Armada, or the demo."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+TOKEN_ENV = "ARMADA_HOOKS_LOCAL_TOKEN"
+
+
+def _local_armada_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "local-armada",
+        help="serve a local Armada (Armada's gRPC API) until interrupted",
+        description="Serve Submit, QueueService, Jobs, Event and Binoculars on one port.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=0, help="port to bind (default 0: any free port)")
+    p.add_argument("--state", type=Path, help="SQLite file that keeps jobs across restarts")
+    p.add_argument("--queue", action="append", default=[], help="create this queue (repeatable)")
+    p.add_argument(
+        "--auto-create-queues", action="store_true", help="create unknown queues on submit"
+    )
+    p.add_argument("--time-scale", type=float, default=1.0, help="job-seconds per real second")
+    p.add_argument(
+        "--ingestion-delay",
+        type=float,
+        default=0.0,
+        help="job-seconds before a new job shows in the query API",
+    )
+    p.add_argument(
+        "--execution",
+        choices=("simulate", "subprocess"),
+        default="simulate",
+        help="simulate jobs, or run each job's first container command as a local process",
+    )
+    p.add_argument(
+        "--token-file",
+        type=Path,
+        help=f"require this bearer token (or set {TOKEN_ENV}); never pass a token on argv",
+    )
+    p.add_argument(
+        "--tls-dir",
+        type=Path,
+        help="serve TLS with a generated test CA; its PEM files are written to this folder",
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from armada_hooks.testing import LocalArmada, ServerTls, make_test_pki
+
+    token = os.environ.get(TOKEN_ENV) or None
+    if args.token_file is not None:
+        token = args.token_file.read_text().strip() or None
+        if token is None:
+            print(f"error: token file {args.token_file} is empty", file=sys.stderr)
+            return 2
+    tls = None
+    if args.tls_dir is not None:
+        pki = make_test_pki()
+        paths = pki.write(args.tls_dir)
+        tls = ServerTls(cert_chain=pki.server_cert, private_key=pki.server_key)
+        print(f"TLS: CA certificate for clients at {paths['ca_cert']}", flush=True)
+    armada = LocalArmada(
+        host=args.host,
+        port=args.port,
+        queues=args.queue,
+        auto_create_queues=args.auto_create_queues,
+        time_scale=args.time_scale,
+        ingestion_delay=args.ingestion_delay,
+        execution=args.execution,
+        state_path=args.state,
+        token=token,
+        tls=tls,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    armada.start()
+    print(f"local Armada serving on {armada.target}", flush=True)
+    print(
+        f"  Airflow connection: AIRFLOW_CONN_ARMADA_DEFAULT='armada://{armada.target}'", flush=True
+    )
+    try:
+        stop.wait()
+    finally:
+        armada.stop()
+        print("local Armada stopped", flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``armada-hooks`` console script."""
+    parser = argparse.ArgumentParser(prog="armada-hooks", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _local_armada_parser(sub)
+    demo = sub.add_parser("demo", help="run the demo against an embedded local Armada")
+    demo.add_argument("--time-scale", type=float, default=1.0, help="job-seconds per real second")
+    args = parser.parse_args(argv)
+    if args.command == "local-armada":
+        return _serve(args)
+    from armada_hooks.demo import run_demo
+
+    return run_demo(time_scale=args.time_scale)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

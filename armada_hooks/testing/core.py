@@ -1,0 +1,59 @@
+"""What the local Armada's services share: state, lifecycle, settings and query rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import grpc
+
+from armada_hooks.testing.behaviour import JobBehaviour
+
+if TYPE_CHECKING:
+    from armada_hooks.testing.faults import Faults
+    from armada_hooks.testing.lifecycle import Lifecycle
+    from armada_hooks.testing.records import JobRecord
+    from armada_hooks.testing.store import Store
+
+MAX_QUERY_IDS = 500  # Armada's queryapi.maxQueryItems
+
+
+@dataclass
+class Settings:
+    """Server-wide behaviour; mutable while the server runs (tests adjust it)."""
+
+    auto_create_queues: bool = False
+    ingestion_delay: float = 0.0
+    defaults: JobBehaviour = field(default_factory=JobBehaviour)
+    user: str = "anonymous"
+
+
+@dataclass
+class Core:
+    """The parts every servicer uses."""
+
+    store: Store
+    lifecycle: Lifecycle
+    settings: Settings
+    faults: Faults
+
+    def ingested(self, job_id: str, now: float) -> JobRecord | None:
+        """The job as the query API sees it: absent until its ingestion delay has passed."""
+        job = self.store.jobs.get(job_id)
+        if job is None or now < job.ingested_ts:
+            return None
+        return job
+
+    def check_queue(self, name: str, context: grpc.ServicerContext) -> None:
+        """PERMISSION_DENIED for an unknown queue, as Armada's queue cache answers."""
+        if name not in self.store.queues:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, f'could not find queue "{name}"')
+
+
+def check_query_size(ids: object, what: str, context: grpc.ServicerContext) -> None:
+    """Armada's query API refuses more than 500 ids per request (a plain error: UNKNOWN)."""
+    n = len(ids)  # type: ignore[arg-type]
+    if n > MAX_QUERY_IDS:
+        context.abort(
+            grpc.StatusCode.UNKNOWN, f"request contained more than {MAX_QUERY_IDS} {what}"
+        )

@@ -1,0 +1,95 @@
+"""Armada's event API (``api.Event``): a job set's events, replayed and optionally watched.
+
+Message ids are opaque; a stream resumed with ``from_message_id`` starts strictly after
+that message. With ``watch`` the stream stays open and new events arrive as they happen
+(real Armada polls its store every few seconds; here they are pushed at once).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import grpc
+from armada_client.armada import event_pb2, event_pb2_grpc
+
+from armada_hooks.testing.store import message_seq
+from armada_hooks.testing.submit_service import SERVING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from google.protobuf import empty_pb2
+
+    from armada_hooks.testing.core import Core
+
+_IDLE_CHECK = 0.5  # seconds between liveness checks of a quiet watching stream
+
+
+class EventService(event_pb2_grpc.EventServicer):
+    """``api.Event``: GetJobSetEvents and Health."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.stopping = False
+
+    def Health(self, request: empty_pb2.Empty, context: grpc.ServicerContext) -> object:
+        """Always SERVING while the server runs."""
+        return SERVING
+
+    def GetJobSetEvents(
+        self, request: event_pb2.JobSetRequest, context: grpc.ServicerContext
+    ) -> Iterator[event_pb2.EventStreamMessage]:
+        """Stream the job set's events after ``from_message_id``; keep going if ``watch``."""
+        store = self.core.store
+        with store.lock:
+            if request.queue not in store.queues:
+                context.abort(
+                    grpc.StatusCode.NOT_FOUND,
+                    f"[GetJobSetEvents] Queue {request.queue} does not exist",
+                )
+            key = (request.queue, request.id)
+            if request.errorIfMissing and key not in store.job_sets:
+                context.abort(
+                    grpc.StatusCode.NOT_FOUND,
+                    f"[GetJobSetEvents] Jobset {request.id} for queue {request.queue} "
+                    "does not exist",
+                )
+            log = store.job_set(key)
+            end = len(log.events)
+        try:
+            position = message_seq(request.from_message_id) if request.from_message_id else 0
+        except ValueError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"[GetJobSetEvents] {exc}")
+        drop_after = self.core.faults.stream_drop_after()
+        sent = 0
+        while True:
+            with store.lock:
+                while (
+                    request.watch
+                    and position >= len(log.events)
+                    and not self.stopping
+                    and context.is_active()
+                ):
+                    log.cond.wait(_IDLE_CHECK)
+                limit = len(log.events) if request.watch else end
+                batch = log.events[position:limit]
+            if self.stopping or not context.is_active():
+                return
+            for message in batch:
+                if drop_after is not None and sent >= drop_after:
+                    context.abort(
+                        grpc.StatusCode.UNAVAILABLE,
+                        "event stream dropped by the local Armada's fault injection",
+                    )
+                yield message
+                sent += 1
+                position += 1
+            if not request.watch:
+                return
+
+    def wake_all(self) -> None:
+        """Release every waiting stream (server stop)."""
+        self.stopping = True
+        with self.core.store.lock:
+            for log in self.core.store.job_sets.values():
+                log.cond.notify_all()

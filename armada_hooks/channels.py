@@ -85,7 +85,7 @@ class _MetadataInterceptor(_UnaryUnary, _UnaryStream):
         return continuation(_Details(details, self._metadata), request)
 
 
-class _AioMetadataInterceptor(_AioUnaryUnary, _AioUnaryStream):
+class _AioUnaryMetadata(_AioUnaryUnary):
     def __init__(self, metadata: Sequence[tuple[str, str]]) -> None:
         self._metadata = metadata
 
@@ -93,6 +93,11 @@ class _AioMetadataInterceptor(_AioUnaryUnary, _AioUnaryStream):
         self, continuation: Callable[..., Any], details: Any, request: Any
     ) -> Any:
         return await continuation(_Details(details, self._metadata), request)
+
+
+class _AioStreamMetadata(_AioUnaryStream):
+    def __init__(self, metadata: Sequence[tuple[str, str]]) -> None:
+        self._metadata = metadata
 
     async def intercept_unary_stream(
         self, continuation: Callable[..., Any], details: Any, request: Any
@@ -113,7 +118,10 @@ def open_channel(spec: ChannelSpec) -> grpc.Channel:
 def open_aio_channel(spec: ChannelSpec) -> grpc.aio.Channel:
     """An asyncio channel for ``spec``; create it inside the event loop that will use it."""
     metadata = spec.metadata()
-    interceptors = cast(Any, [_AioMetadataInterceptor(metadata)] if metadata else None)
+    # grpc.aio files each interceptor under one call type only: one per type we use.
+    interceptors = cast(
+        Any, [_AioUnaryMetadata(metadata), _AioStreamMetadata(metadata)] if metadata else None
+    )
     if spec.tls:
         return grpc.aio.secure_channel(
             spec.target, spec.credentials(), options=CHANNEL_OPTIONS, interceptors=interceptors

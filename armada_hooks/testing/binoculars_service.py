@@ -9,6 +9,7 @@ An unparsable ``since_time`` is ignored (Binoculars logs a warning and returns a
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -29,19 +30,28 @@ def rfc3339_nano(seconds: float) -> str:
     return f"{stamp}.{nanos:09d}Z"
 
 
+_RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d)(?:\.(\d+))?([Zz]|[+-]\d\d:\d\d)$")
+
+
+def _split_rfc3339(text: str) -> tuple[int, str]:
+    match = _RFC3339.match(text.strip())
+    if match is None:
+        raise ValueError(f"{text!r} is not an RFC3339 time")
+    head, digits, zone = match.groups()
+    zone = "+00:00" if zone in ("Z", "z") else zone
+    whole = datetime.fromisoformat(head.replace("t", "T").replace(" ", "T") + zone).timestamp()
+    return int(whole), digits or ""
+
+
 def parse_rfc3339(text: str) -> float:
     """Epoch seconds of an RFC3339 time with up to nanosecond precision."""
-    text = text.strip().replace("z", "Z")
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    fraction = 0.0
-    if "." in text:
-        head, rest = text.split(".", 1)
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        tz = rest[len(digits) :]
-        fraction = float(f"0.{digits}") if digits else 0.0
-        text = head + tz
-    return datetime.fromisoformat(text).timestamp() + fraction
+    whole, digits = _split_rfc3339(text)
+    return whole + (float(f"0.{digits}") if digits else 0.0)
+
+
+def whole_seconds(text: str) -> int:
+    """An RFC3339 time truncated to whole epoch seconds, as Kubernetes' ``sinceTime``."""
+    return _split_rfc3339(text)[0]
 
 
 class BinocularsService(binoculars_pb2_grpc.BinocularsServicer):
@@ -59,7 +69,7 @@ class BinocularsService(binoculars_pb2_grpc.BinocularsServicer):
         since = -math.inf
         if request.since_time:
             try:
-                since = math.floor(parse_rfc3339(request.since_time))
+                since = whole_seconds(request.since_time)
             except ValueError:
                 since = -math.inf
         with self.core.store.lock:

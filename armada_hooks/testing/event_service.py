@@ -41,6 +41,10 @@ class EventService(event_pb2_grpc.EventServicer):
     ) -> Iterator[event_pb2.EventStreamMessage]:
         """Stream the job set's events after ``from_message_id``; keep going if ``watch``."""
         store = self.core.store
+        try:
+            position = message_seq(request.from_message_id) if request.from_message_id else 0
+        except ValueError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"[GetJobSetEvents] {exc}")
         with store.lock:
             if request.queue not in store.queues:
                 context.abort(
@@ -48,18 +52,17 @@ class EventService(event_pb2_grpc.EventServicer):
                     f"[GetJobSetEvents] Queue {request.queue} does not exist",
                 )
             key = (request.queue, request.id)
-            if request.errorIfMissing and key not in store.job_sets:
+            existing = store.job_sets.get(key)
+            if request.errorIfMissing and (existing is None or not existing.events):
                 context.abort(
                     grpc.StatusCode.NOT_FOUND,
                     f"[GetJobSetEvents] Jobset {request.id} for queue {request.queue} "
                     "does not exist",
                 )
-            log = store.job_set(key)
+            if existing is None and not request.watch:
+                return  # nothing to replay; reading a job set never creates it
+            log = existing if existing is not None else store.job_set(key)
             end = len(log.events)
-        try:
-            position = message_seq(request.from_message_id) if request.from_message_id else 0
-        except ValueError as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"[GetJobSetEvents] {exc}")
         drop_after = self.core.faults.stream_drop_after()
         sent = 0
         while True:
@@ -73,8 +76,10 @@ class EventService(event_pb2_grpc.EventServicer):
                     log.cond.wait(_IDLE_CHECK)
                 limit = len(log.events) if request.watch else end
                 batch = log.events[position:limit]
-            if self.stopping or not context.is_active():
+            if not context.is_active():
                 return
+            if self.stopping:
+                context.abort(grpc.StatusCode.UNAVAILABLE, "the local Armada is shutting down")
             for message in batch:
                 if drop_after is not None and sent >= drop_after:
                     context.abort(

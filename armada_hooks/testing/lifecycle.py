@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from armada_hooks.testing.store import Store
 
 FLUSH_INTERVAL = 0.25  # real seconds between SQLite flushes
-_BATCH = 2000  # transitions applied per lock hold, so RPCs are not starved
+_BATCH = 200  # transitions applied per lock hold, so RPCs are not starved
 _ACTIVE_RUN_STATES = {
     job_pb2.RUN_STATE_LEASED,
     job_pb2.RUN_STATE_PENDING,
@@ -47,6 +47,8 @@ class Lifecycle:
         self._wake = threading.Condition(store.lock)
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self.transitions = 0
+        self.max_lag = 0.0  # worst real seconds a transition was applied after it was due
 
     # -- thread -----------------------------------------------------------
 
@@ -105,6 +107,8 @@ class Lifecycle:
             heapq.heappop(self._heap)
             job = self.store.jobs.get(job_id)
             if job is not None and job.generation == generation:
+                self.transitions += 1
+                self.max_lag = max(self.max_lag, (now - due) / self.clock.time_scale)
                 self._advance(job, max(due, job.last_transition_ts))
         return 0.0
 
@@ -242,9 +246,7 @@ class Lifecycle:
     def preempt(self, job: JobRecord, requestor: str, reason: str) -> str:
         """Preempt a leased, pending or running job; an error text if it cannot be."""
         if job.state not in (submit_pb2.LEASED, submit_pb2.PENDING, submit_pb2.RUNNING):
-            return (
-                f"job {job.job_id} is {submit_pb2.JobState.Name(job.state)}, not leased or running"  # type: ignore[arg-type]
-            )
+            return f"job {job.job_id} is {state_name(job.state)}, not leased or running"
         now = self.clock.now()
         self._unschedule(job)
         self.runner.kill(job.job_id)
@@ -254,16 +256,15 @@ class Lifecycle:
         self._finish(job, "preempted", now, requestor)
         return ""
 
-    def reprioritize(self, job: JobRecord, priority: float, requestor: str) -> str:
-        """Change an active job's priority; an error text if it has ended."""
+    def reprioritize(self, job: JobRecord, priority: float, requestor: str) -> None:
+        """Change an active job's priority (an ended job is left alone, as in Armada)."""
         if is_terminal(job.state):
-            return f"job {job.job_id} is {state_name(job.state)}; it cannot be reprioritized"
+            return
         now = self.clock.now()
         job.priority = priority
         self.store.mark(job)
         self.store.emit(job, events.reprioritizing(job, now, requestor), now)
         self.store.emit(job, events.reprioritized(job, now, requestor), now)
-        return ""
 
     # -- real execution callbacks (called from runner threads) -----------
 
@@ -277,8 +278,8 @@ class Lifecycle:
     def _process_exit(self, job_id: str, code: int, reason: str) -> None:
         with self.store.lock:
             job = self.store.jobs[job_id]
-            if job.state != submit_pb2.RUNNING:
-                return  # cancelled or preempted: the kill is not the job's outcome
+            if self._stopping or job.state != submit_pb2.RUNNING:
+                return  # cancelled, preempted or shutting down: the kill is not the outcome
             job.exit_code = code
             job.reason = reason
             self._finish(job, "succeeded" if code == 0 else "failed", self.clock.now())

@@ -301,6 +301,17 @@ class LocalArmada:
             raise ValueError("ingestion delay must be >= 0")
         self.settings.ingestion_delay = seconds
 
+    def engine_stats(self) -> dict[str, float]:
+        """Lifecycle engine figures: transitions applied, worst lag behind schedule (s)."""
+        if self._lifecycle is None:
+            raise RuntimeError("the local Armada is not running")
+        with self.store.lock:
+            return {
+                "transitions": float(self._lifecycle.transitions),
+                "max_lag_seconds": self._lifecycle.max_lag,
+                "pending_transitions": float(len(self._lifecycle._heap)),
+            }
+
     def rpc_count(self, method: str = "*") -> int:
         """Calls of ``method`` (``"GetJobStatus"``, ``"api.Jobs/GetJobStatus"``, ``"*"``)."""
         return self.counter.count(method)

@@ -28,7 +28,9 @@ JobSetKey = tuple[str, str]
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS queues (name TEXT PRIMARY KEY, data BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, data TEXT NOT NULL, item BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY, ordinal INTEGER NOT NULL, data TEXT NOT NULL, item BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS events (
     queue TEXT NOT NULL, job_set TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL,
     PRIMARY KEY (queue, job_set, seq)
@@ -64,7 +66,8 @@ class Store:
         self.lock = threading.RLock()
         self.path = Path(path) if path is not None else None
         self.queues: dict[str, submit_pb2.Queue] = {}
-        self.jobs: dict[str, JobRecord] = {}
+        self.jobs: dict[str, JobRecord] = {}  # in submission order
+        self._ordinal: dict[str, int] = {}
         self.runs: dict[str, JobRecord] = {}
         self.by_client_id: dict[tuple[str, str], str] = {}
         self.by_external_uri: dict[tuple[str, str, str], list[str]] = {}
@@ -82,6 +85,7 @@ class Store:
     def add_job(self, job: JobRecord) -> None:
         """Record a newly submitted job and index it."""
         self.jobs[job.job_id] = job
+        self._ordinal[job.job_id] = len(self._ordinal)
         if job.client_id:
             self.by_client_id.setdefault((job.queue, job.client_id), job.job_id)
         if job.external_job_uri:
@@ -148,7 +152,7 @@ class Store:
             for (data,) in conn.execute("SELECT data FROM queues"):
                 queue = submit_pb2.Queue.FromString(data)
                 self.queues[queue.name] = queue
-            for data, item in conn.execute("SELECT data, item FROM jobs"):
+            for data, item in conn.execute("SELECT data, item FROM jobs ORDER BY ordinal"):
                 self.add_job(JobRecord.from_json(json.loads(data), item))
             rows = conn.execute(
                 "SELECT queue, job_set, data FROM events ORDER BY queue, job_set, seq"
@@ -164,13 +168,20 @@ class Store:
         self._dirty_jobs.clear()
 
     def flush(self, now: float | None = None) -> None:
-        """Write what changed since the last flush to SQLite (no-op without a path)."""
+        """Record job time ``now``; write what changed since the last flush to SQLite."""
+        if now is not None:
+            self.clock_high_water = max(self.clock_high_water, now)
         if self.path is None:
             return
         with self.lock:
             jobs = [
-                (job.job_id, json.dumps(job.to_json()), job.item.SerializeToString())
-                for job in (self.jobs[i] for i in self._dirty_jobs)
+                (
+                    job_id,
+                    self._ordinal[job_id],
+                    json.dumps(self.jobs[job_id].to_json()),
+                    self.jobs[job_id].item.SerializeToString(),
+                )
+                for job_id in self._dirty_jobs
             ]
             queues = [(n, self.queues[n].SerializeToString()) for n in self._dirty_queues]
             deleted = list(self._deleted_queues)
@@ -180,7 +191,7 @@ class Store:
         conn = self._connect()
         try:
             with conn:
-                conn.executemany("INSERT OR REPLACE INTO jobs VALUES (?, ?, ?)", jobs)
+                conn.executemany("INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?)", jobs)
                 conn.executemany("INSERT OR REPLACE INTO queues VALUES (?, ?)", queues)
                 conn.executemany("DELETE FROM queues WHERE name = ?", [(n,) for n in deleted])
                 conn.executemany(

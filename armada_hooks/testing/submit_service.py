@@ -19,6 +19,12 @@ if TYPE_CHECKING:
     from armada_hooks.testing.core import Core
 
 EXTERNAL_JOB_URI_ANNOTATION = "armadaproject.io/externalJobUri"
+_LEASED = frozenset({JobState.LEASED, JobState.PENDING, JobState.RUNNING})
+_FILTER_STATES: dict[JobState, frozenset[JobState]] = {
+    JobState.QUEUED: frozenset({JobState.SUBMITTED, JobState.QUEUED}),
+    JobState.PENDING: _LEASED,
+    JobState.RUNNING: _LEASED,
+}
 SERVING = health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
 
 
@@ -153,11 +159,9 @@ class SubmitService(QueueOperations, submit_pb2_grpc.SubmitServicer):
         """Validate the whole request, deduplicate by client id, and start each job's life."""
         core = self.core
         with core.store.lock:
-            if request.queue not in core.store.queues:
-                if core.settings.auto_create_queues and request.queue:
-                    core.store.put_queue(submit_pb2.Queue(name=request.queue, priority_factor=1))
-                else:
-                    core.check_queue(request.queue, context)
+            create_queue = request.queue not in core.store.queues
+            if create_queue and not (core.settings.auto_create_queues and request.queue):
+                core.check_queue(request.queue, context)
             defaults = core.settings.defaults
         try:
             validate_request(request)
@@ -169,11 +173,17 @@ class SubmitService(QueueOperations, submit_pb2_grpc.SubmitServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         items: list[submit_pb2.JobSubmitResponseItem] = []
         with core.store.lock:
+            if create_queue and request.queue not in core.store.queues:  # only once it is valid
+                core.store.put_queue(submit_pb2.Queue(name=request.queue, priority_factor=1))
             now = core.lifecycle.clock.now()
-            known = dict(core.store.by_client_id)  # dedup against earlier requests only
+            fresh: set[str] = set()  # Armada dedups against earlier requests only
             for item, behaviour in zip(request.job_request_items, behaviours, strict=True):
-                original = known.get((request.queue, item.client_id)) if item.client_id else None
-                if original is not None:
+                original = (
+                    core.store.by_client_id.get((request.queue, item.client_id))
+                    if item.client_id
+                    else None
+                )
+                if original is not None and original not in fresh:
                     items.append(submit_pb2.JobSubmitResponseItem(job_id=original))
                     continue
                 job = JobRecord(
@@ -194,21 +204,24 @@ class SubmitService(QueueOperations, submit_pb2_grpc.SubmitServicer):
                     else now + core.settings.ingestion_delay,
                 )
                 core.lifecycle.submit(job)
+                fresh.add(job.job_id)
                 items.append(submit_pb2.JobSubmitResponseItem(job_id=job.job_id))
         return submit_pb2.JobSubmitResponse(job_response_items=items)
 
     def CancelJobs(
         self, request: submit_pb2.JobCancelRequest, context: grpc.ServicerContext
     ) -> submit_pb2.CancellationResult:
-        """Cancel the named jobs of one job set; answers with the ids asked for, as Armada does."""
-        ids = [i for i in [request.job_id, *request.job_ids] if i]
-        if not ids:
-            context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                "job_id or job_ids is required; use CancelJobSet to cancel a whole job set",
-            )
+        """Cancel the named jobs of one job set; echoes the unique ids asked for, as Armada does.
+
+        Like Armada, a request naming no job cancels the whole job set and answers ``[""]``.
+        """
+        ids = list(dict.fromkeys(i for i in [*request.job_ids, request.job_id] if i))
         with self.core.store.lock:
             self.core.check_queue(request.queue, context)
+            if not ids:
+                jobs = list(self.core.store.jobs_in_set(request.queue, request.job_set_id))
+                self._cancel_all(jobs, set(ACTIVE_STATES), request.reason)
+                return submit_pb2.CancellationResult(cancelled_ids=[""])
             for job_id in ids:
                 job = self.core.store.jobs.get(job_id)
                 if job and job.queue == request.queue and job.job_set_id == request.job_set_id:
@@ -218,55 +231,59 @@ class SubmitService(QueueOperations, submit_pb2_grpc.SubmitServicer):
     def CancelJobSet(
         self, request: submit_pb2.JobSetCancelRequest, context: grpc.ServicerContext
     ) -> empty_pb2.Empty:
-        """Cancel every active job of a job set (only those in ``filter.states`` if given)."""
-        states = {JobState(s) for s in request.filter.states} or set(ACTIVE_STATES)
+        """Cancel a job set's active jobs; ``filter.states`` narrows it as Armada's scheduler does.
+
+        QUEUED selects jobs not yet leased; PENDING or RUNNING selects every leased job.
+        """
+        states: set[JobState] = set()
+        for state in request.filter.states:
+            states |= _FILTER_STATES.get(JobState(state), {JobState(state)})
         with self.core.store.lock:
             self.core.check_queue(request.queue, context)
-            for job in self.core.store.jobs_in_set(request.queue, request.job_set_id):
-                if JobState(job.state) in states:
-                    self.core.lifecycle.cancel(job, self.core.settings.user, request.reason)
+            jobs = list(self.core.store.jobs_in_set(request.queue, request.job_set_id))
+            self._cancel_all(jobs, states or set(ACTIVE_STATES), request.reason)
         return empty_pb2.Empty()
 
-    def _targets(
-        self, queue: str, job_set_id: str, job_ids: list[str]
-    ) -> list[tuple[str, JobRecord | None]]:
-        if job_ids:
-            found = [(i, self.core.store.jobs.get(i)) for i in job_ids]
-            return [
-                (i, j if j and j.queue == queue and j.job_set_id == job_set_id else None)
-                for i, j in found
-            ]
-        return [(j.job_id, j) for j in self.core.store.jobs_in_set(queue, job_set_id)]
+    def _cancel_all(self, jobs: list[JobRecord], states: set[JobState], reason: str) -> None:
+        for job in jobs:
+            if JobState(job.state) in states:
+                self.core.lifecycle.cancel(job, self.core.settings.user, reason)
+
+    def _in_job_set(self, queue: str, job_set_id: str, job_ids: list[str]) -> list[JobRecord]:
+        if not job_ids:
+            return list(self.core.store.jobs_in_set(queue, job_set_id))
+        found = (self.core.store.jobs.get(i) for i in job_ids)
+        return [j for j in found if j and j.queue == queue and j.job_set_id == job_set_id]
 
     def ReprioritizeJobs(
         self, request: submit_pb2.JobReprioritizeRequest, context: grpc.ServicerContext
     ) -> submit_pb2.JobReprioritizeResponse:
-        """Change priority of named jobs, or of a whole job set; per-job error text or ''."""
-        results: dict[str, str] = {}
+        """Change the priority of named jobs, or of a whole job set.
+
+        Armada applies this asynchronously and answers '' for every id asked about (or one
+        ``"all jobs in job set X"`` entry); ended or foreign jobs are silently left alone.
+        """
+        job_ids = list(request.job_ids)
         with self.core.store.lock:
             self.core.check_queue(request.queue, context)
-            for job_id, job in self._targets(
-                request.queue, request.job_set_id, list(request.job_ids)
-            ):
-                results[job_id] = (
-                    self.core.lifecycle.reprioritize(
-                        job, request.new_priority, self.core.settings.user
-                    )
-                    if job
-                    else f"job {job_id} not found in job set {request.job_set_id}"
-                )
-        return submit_pb2.JobReprioritizeResponse(reprioritization_results=results)
+            for job in self._in_job_set(request.queue, request.job_set_id, job_ids):
+                self.core.lifecycle.reprioritize(job, request.new_priority, self.core.settings.user)
+        keys = job_ids or [f"all jobs in job set {request.job_set_id}"]
+        return submit_pb2.JobReprioritizeResponse(reprioritization_results=dict.fromkeys(keys, ""))
 
     def PreemptJobs(
         self, request: submit_pb2.JobPreemptRequest, context: grpc.ServicerContext
     ) -> submit_pb2.PreemptionResult:
         """Preempt named running jobs (or a whole job set); per-job error text or ''."""
+        job_ids = list(request.job_ids)
         results: dict[str, str] = {}
         with self.core.store.lock:
             self.core.check_queue(request.queue, context)
-            for job_id, job in self._targets(
-                request.queue, request.job_set_id, list(request.job_ids)
-            ):
+            found = {
+                j.job_id: j for j in self._in_job_set(request.queue, request.job_set_id, job_ids)
+            }
+            for job_id in job_ids or list(found):
+                job = found.get(job_id)
                 results[job_id] = (
                     self.core.lifecycle.preempt(job, self.core.settings.user, request.reason)
                     if job

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,8 +33,10 @@ class TestPki:
         paths = {}
         for name in ("ca_cert", "server_cert", "server_key", "client_cert", "client_key"):
             path = folder / f"{name}.pem"
-            path.write_bytes(getattr(self, name))
-            path.chmod(0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(getattr(self, name))
+            path.chmod(0o600)  # an existing file keeps its old mode through O_CREAT
             paths[name] = path
         return paths
 

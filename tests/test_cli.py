@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import grpc
+import pytest
+from armada_client.client import ArmadaClient
+
+from armada_hooks.channels import ChannelSpec, open_channel
+from armada_hooks.states import JobState
+from armada_hooks.testing import job_request_item
+
+SCRIPT = str(Path(sys.executable).parent / "armada-hooks")
+SERVING = re.compile(r"local Armada serving on (127\.0\.0\.1:\d+)")
+
+
+@contextmanager
+def serve(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, list[str]]]:
+    """Run `armada-hooks local-armada ARGS`; yield its target and the lines printed so far."""
+    proc = subprocess.Popen(
+        [SCRIPT, "local-armada", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            match = SERVING.search(line)
+            if match:
+                break
+        else:
+            pytest.fail(f"local-armada exited without serving: {''.join(lines)}")
+        yield match.group(1), lines
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+        lines.append(out)
+    assert proc.returncode == 0, "".join(lines)
+    assert "local Armada stopped" in "".join(lines)
+
+
+def submit_and_wait(client: ArmadaClient, queue: str = "q") -> str:
+    job_id = (
+        client.submit_jobs(
+            queue, "cli-set", [job_request_item(annotations={"armada-hooks/runtime": "0"})]
+        )
+        .job_response_items[0]
+        .job_id
+    )
+    stream = client.get_job_events_stream(queue, "cli-set")
+    for message in stream:
+        if message.message.WhichOneof("events") == "succeeded":
+            client.unwatch_events(stream)
+            break
+    return job_id
+
+
+def test_local_armada_command_serves_until_interrupted() -> None:
+    with serve("--queue", "q", "--time-scale", "50") as (target, _):
+        client = ArmadaClient(grpc.insecure_channel(target))
+        job_id = submit_and_wait(client)
+        assert client.get_job_status([job_id]).job_states[job_id] == JobState.SUCCEEDED.value
+
+
+def test_local_armada_command_prints_the_airflow_connection() -> None:
+    proc = subprocess.Popen(
+        [SCRIPT, "local-armada", "--queue", "q"], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    first, second = proc.stdout.readline(), proc.stdout.readline()
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    target = SERVING.search(first).group(1)  # type: ignore[union-attr]
+    assert f"AIRFLOW_CONN_ARMADA_DEFAULT='armada://{target}'" in second
+    assert proc.returncode == 0
+
+
+def test_state_file_keeps_jobs_across_server_processes(tmp_path: Path) -> None:
+    state = tmp_path / "armada.db"
+    with serve("--queue", "q", "--time-scale", "50", "--state", str(state)) as (target, _):
+        job_id = submit_and_wait(ArmadaClient(grpc.insecure_channel(target)))
+    with serve("--state", str(state)) as (target, _):
+        client = ArmadaClient(grpc.insecure_channel(target))
+        assert client.get_job_status([job_id]).job_states[job_id] == JobState.SUCCEEDED.value
+        assert client.get_queue("q").name == "q"
+
+
+def test_token_file_requires_the_token(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret-token\n")
+    with serve("--queue", "q", "--token-file", str(token_file)) as (target, lines):
+        anonymous = ArmadaClient(grpc.insecure_channel(target))
+        with pytest.raises(grpc.RpcError) as excinfo:
+            anonymous.submit_health()
+        assert excinfo.value.code() is grpc.StatusCode.UNAUTHENTICATED
+        authed = ArmadaClient(open_channel(ChannelSpec(target=target, token="s3cret-token")))
+        assert authed.submit_health().status == 1  # SERVING
+    assert "s3cret-token" not in "".join(lines)
+
+
+def test_token_from_environment() -> None:
+    with serve("--queue", "q", env={"ARMADA_HOOKS_LOCAL_TOKEN": "env-token"}) as (target, _):
+        with pytest.raises(grpc.RpcError) as excinfo:
+            ArmadaClient(open_channel(ChannelSpec(target=target, token="other"))).submit_health()
+        assert excinfo.value.code() is grpc.StatusCode.PERMISSION_DENIED
+        ok = ArmadaClient(open_channel(ChannelSpec(target=target, token="env-token")))
+        assert ok.submit_health().status == 1
+
+
+def test_empty_token_file_is_refused(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("\n")
+    result = subprocess.run(
+        [SCRIPT, "local-armada", "--token-file", str(token_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert f"token file {token_file} is empty" in result.stderr
+
+
+def test_tls_dir_serves_tls_with_a_generated_ca(tmp_path: Path) -> None:
+    with serve("--queue", "q", "--tls-dir", str(tmp_path / "tls")) as (target, lines):
+        ca = (tmp_path / "tls" / "ca_cert.pem").read_bytes()
+        assert "ca_cert.pem" in "".join(lines)
+        secure = ArmadaClient(open_channel(ChannelSpec(target=target, tls=True, ca_cert=ca)))
+        assert secure.submit_health().status == 1
+        plaintext = ArmadaClient(grpc.insecure_channel(target))
+        with pytest.raises(grpc.RpcError) as excinfo:
+            plaintext.submit_health()
+        assert excinfo.value.code() is grpc.StatusCode.UNAVAILABLE
+
+
+def test_demo_command_passes() -> None:
+    result = subprocess.run(
+        [SCRIPT, "demo", "--time-scale", "20"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "bad spec refused: INVALID_ARGUMENT" in out
+    assert "same job id = True" in out
+    assert "demo passed" in out
+    assert "MISMATCH" not in out
+    assert "hello from a real process" in out
+    for state in ("SUCCEEDED", "FAILED", "REJECTED"):
+        assert state in out

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 from armada_hooks.testing.behaviour import JobBehaviour
 from armada_hooks.testing.faults import Faults
+from armada_hooks.testing.memory import InMemoryArmada, InMemoryRpcError
 from armada_hooks.testing.server import JobSnapshot, LocalArmada, ServerTls
 from armada_hooks.testing.specs import job_request_item
 from armada_hooks.testing.tls import TestPki, make_test_pki
 
 __all__ = [
     "Faults",
+    "InMemoryArmada",
+    "InMemoryRpcError",
     "JobBehaviour",
     "JobSnapshot",
     "LocalArmada",

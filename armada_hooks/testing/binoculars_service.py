@@ -9,8 +9,6 @@ An unparsable ``since_time`` is ignored (Binoculars logs a warning and returns a
 from __future__ import annotations
 
 import math
-import re
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import grpc
@@ -18,40 +16,9 @@ from armada_client.armada import binoculars_pb2, binoculars_pb2_grpc
 
 if TYPE_CHECKING:
     from armada_hooks.testing.core import Core
+from armada_hooks.timestamps import parse_rfc3339, rfc3339_nano, whole_seconds
 
-
-def rfc3339_nano(seconds: float) -> str:
-    """``2026-11-21T05:02:32.123456789Z`` for epoch ``seconds``."""
-    whole = math.floor(seconds)
-    nanos = round((seconds - whole) * 1e9)
-    if nanos >= 1_000_000_000:
-        whole, nanos = whole + 1, nanos - 1_000_000_000
-    stamp = datetime.fromtimestamp(whole, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{stamp}.{nanos:09d}Z"
-
-
-_RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d)(?:\.(\d+))?([Zz]|[+-]\d\d:\d\d)$")
-
-
-def _split_rfc3339(text: str) -> tuple[int, str]:
-    match = _RFC3339.match(text.strip())
-    if match is None:
-        raise ValueError(f"{text!r} is not an RFC3339 time")
-    head, digits, zone = match.groups()
-    zone = "+00:00" if zone in ("Z", "z") else zone
-    whole = datetime.fromisoformat(head.replace("t", "T").replace(" ", "T") + zone).timestamp()
-    return int(whole), digits or ""
-
-
-def parse_rfc3339(text: str) -> float:
-    """Epoch seconds of an RFC3339 time with up to nanosecond precision."""
-    whole, digits = _split_rfc3339(text)
-    return whole + (float(f"0.{digits}") if digits else 0.0)
-
-
-def whole_seconds(text: str) -> int:
-    """An RFC3339 time truncated to whole epoch seconds, as Kubernetes' ``sinceTime``."""
-    return _split_rfc3339(text)[0]
+__all__ = ["BinocularsService", "parse_rfc3339", "rfc3339_nano", "whole_seconds"]
 
 
 class BinocularsService(binoculars_pb2_grpc.BinocularsServicer):

@@ -1,4 +1,4 @@
-"""gRPC channels to Armada: plaintext or TLS (optionally mutual), with a bearer token.
+"""gRPC channels to Armada: plaintext or TLS (optionally mutual), a bearer token, deadlines.
 
 Shared by the hook and the local Armada's helpers. The token travels as
 ``authorization: Bearer <token>`` metadata on every call; it is never part of a
@@ -30,6 +30,11 @@ class ChannelSpec:
     client_cert: bytes | None = None
     client_key: bytes | None = None
     token: str | None = field(default=None, repr=False)
+    deadline: float | None = None  # seconds; applied to every unary call that sets none
+
+    def __post_init__(self) -> None:
+        if self.deadline is not None and self.deadline <= 0:
+            raise ValueError(f"deadline must be > 0 seconds, got {self.deadline}")
 
     def credentials(self) -> grpc.ChannelCredentials:
         """TLS credentials from the PEM material (system roots when no CA is given)."""
@@ -59,11 +64,13 @@ else:
 
 
 class _Details:
-    """A ClientCallDetails with extra metadata (grpc's own type is an abstract class)."""
+    """Call details plus metadata and a default deadline (grpc's own type is abstract)."""
 
-    def __init__(self, details: Any, metadata: Sequence[tuple[str, str]]) -> None:
+    def __init__(
+        self, details: Any, metadata: Sequence[tuple[str, str]], deadline: float | None = None
+    ) -> None:
         self.method = details.method
-        self.timeout = details.timeout
+        self.timeout = details.timeout if details.timeout is not None else deadline
         self.credentials = details.credentials
         self.wait_for_ready = getattr(details, "wait_for_ready", None)
         self.compression = getattr(details, "compression", None)
@@ -71,13 +78,14 @@ class _Details:
 
 
 class _MetadataInterceptor(_UnaryUnary, _UnaryStream):
-    def __init__(self, metadata: Sequence[tuple[str, str]]) -> None:
+    def __init__(self, metadata: Sequence[tuple[str, str]], deadline: float | None) -> None:
         self._metadata = metadata
+        self._deadline = deadline
 
     def intercept_unary_unary(
         self, continuation: Callable[..., Any], details: Any, request: Any
     ) -> Any:
-        return continuation(_Details(details, self._metadata), request)
+        return continuation(_Details(details, self._metadata, self._deadline), request)
 
     def intercept_unary_stream(
         self, continuation: Callable[..., Any], details: Any, request: Any
@@ -86,13 +94,14 @@ class _MetadataInterceptor(_UnaryUnary, _UnaryStream):
 
 
 class _AioUnaryMetadata(_AioUnaryUnary):
-    def __init__(self, metadata: Sequence[tuple[str, str]]) -> None:
+    def __init__(self, metadata: Sequence[tuple[str, str]], deadline: float | None) -> None:
         self._metadata = metadata
+        self._deadline = deadline
 
     async def intercept_unary_unary(
         self, continuation: Callable[..., Any], details: Any, request: Any
     ) -> Any:
-        return await continuation(_Details(details, self._metadata), request)
+        return await continuation(_Details(details, self._metadata, self._deadline), request)
 
 
 class _AioStreamMetadata(_AioUnaryStream):
@@ -112,7 +121,9 @@ def open_channel(spec: ChannelSpec) -> grpc.Channel:
     else:
         channel = grpc.insecure_channel(spec.target, options=CHANNEL_OPTIONS)
     metadata = spec.metadata()
-    return grpc.intercept_channel(channel, _MetadataInterceptor(metadata)) if metadata else channel
+    if not metadata and spec.deadline is None:
+        return channel
+    return grpc.intercept_channel(channel, _MetadataInterceptor(metadata, spec.deadline))
 
 
 def open_aio_channel(spec: ChannelSpec) -> grpc.aio.Channel:
@@ -120,7 +131,10 @@ def open_aio_channel(spec: ChannelSpec) -> grpc.aio.Channel:
     metadata = spec.metadata()
     # grpc.aio files each interceptor under one call type only: one per type we use.
     interceptors = cast(
-        Any, [_AioUnaryMetadata(metadata), _AioStreamMetadata(metadata)] if metadata else None
+        Any,
+        [_AioUnaryMetadata(metadata, spec.deadline), _AioStreamMetadata(metadata)]
+        if metadata or spec.deadline is not None
+        else None,
     )
     if spec.tls:
         return grpc.aio.secure_channel(

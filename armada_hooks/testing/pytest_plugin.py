@@ -8,6 +8,9 @@ Fixtures:
 - ``local_armada_factory``: ``factory(**options)`` starts more servers; all are stopped
   after the test.
 - ``local_armada_client``: a real ``armada_client.ArmadaClient`` for ``local_armada``.
+- ``local_armada_connection``: points ``AIRFLOW_CONN_ARMADA_DEFAULT`` at ``local_armada``
+  (token and Binoculars target included) for the test; returns the connection id, so
+  ``ArmadaHook()`` and the operators reach the local Armada unchanged.
 
 Imports of grpc and the server are deferred until a fixture is used.
 """
@@ -66,3 +69,10 @@ def local_armada(
 def local_armada_client(local_armada: LocalArmada) -> ArmadaClient:
     """The real ``ArmadaClient`` connected to ``local_armada``."""
     return local_armada.client()
+
+
+@pytest.fixture
+def local_armada_connection(local_armada: LocalArmada, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``armada_default`` pointed at ``local_armada`` for this test; returns the conn id."""
+    monkeypatch.setenv("AIRFLOW_CONN_ARMADA_DEFAULT", local_armada.airflow_connection())
+    return "armada_default"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 import time
 from concurrent import futures
@@ -262,6 +263,25 @@ class LocalArmada:
             client_key=client_key,
             token=token if token is not None else self.token,
         )
+
+    def airflow_connection(self, *, ca_cert: bytes | None = None, **extra: object) -> str:
+        """An ``AIRFLOW_CONN_*`` value (JSON) for this server: token, TLS, Binoculars target.
+
+        Pass the CA's PEM as ``ca_cert`` for a TLS server; ``extra`` adds connection extras.
+        """
+        extras: dict[str, object] = {"binoculars_target": self.target, "tls": self.tls is not None}
+        if ca_cert is not None:
+            extras["ca_cert"] = ca_cert.decode()
+        extras.update(extra)
+        conn: dict[str, object] = {
+            "conn_type": "armada",
+            "host": self.host,
+            "port": self.port,
+            "extra": extras,
+        }
+        if self.token:
+            conn["password"] = self.token
+        return json.dumps(conn)
 
     def channel(self, **overrides: object) -> grpc.Channel:
         """A synchronous channel to this server (see :meth:`channel_spec` for overrides)."""

@@ -34,6 +34,17 @@ def test_marker_configures_the_server(local_armada, local_armada_client):
     assert local_armada_client.get_job_status([job_id]).job_states[job_id] == JobState.UNKNOWN.value
 
 
+@pytest.mark.local_armada(token="user-token-123")
+def test_connection_fixture_points_airflow_at_the_server(local_armada, local_armada_connection):
+    from armada_hooks.hooks.armada import ArmadaHook
+
+    hook = ArmadaHook(local_armada_connection)
+    job_id = hook.submit_job("default", "s", job_request_item())
+    assert hook.config.target == local_armada.target
+    assert hook.config.binoculars_for("any") == local_armada.target
+    assert local_armada.wait_for_state(job_id, timeout=30).state is JobState.SUCCEEDED
+
+
 def test_factory_starts_independent_servers(local_armada_factory):
     one = local_armada_factory(queues=["a"])
     two = local_armada_factory(queues=["b"], auto_create_queues=True)
@@ -46,7 +57,7 @@ def test_factory_starts_independent_servers(local_armada_factory):
 def test_plugin_fixtures_work_in_a_users_test_file(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_user=USER_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=5)
 
 
 def test_plugin_registers_its_marker(pytester: pytest.Pytester) -> None:

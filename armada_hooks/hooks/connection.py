@@ -1,0 +1,169 @@
+"""The ``armada`` Airflow connection, parsed and checked once.
+
+========================  ==============================================================
+connection field          meaning
+========================  ==============================================================
+host, port                the Armada gRPC endpoint (``armada.example.com``, ``50051``)
+password                  bearer token (sent as ``authorization: Bearer``; never logged)
+extra ``tls``             ``true`` to use TLS (default ``false``)
+extra ``ca_cert``         CA bundle: a file path or PEM text (default: system roots)
+extra ``client_cert``     client certificate for mutual TLS: path or PEM
+extra ``client_key``      its private key: path or PEM (both or neither)
+extra ``rpc_timeout``     deadline of every RPC, seconds (default 30)
+extra ``lookout_url``     Armada's Lookout UI, for links (``https://lookout.example.com``)
+extra ``binoculars_target``  Binoculars endpoint per cluster, a template with
+                          ``{cluster}`` (``binoculars-{cluster}.example.com:443``)
+extra ``default_queue``   queue used when an operator names none
+========================  ==============================================================
+
+Extras may also be spelled ``extra__armada__<name>`` (older Airflow UIs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from armada_hooks.channels import ChannelSpec
+from armada_hooks.errors import ArmadaConnectionError
+
+if TYPE_CHECKING:
+    from armada_hooks._compat import Connection
+
+DEFAULT_RPC_TIMEOUT = 30.0
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off", ""}
+EXTRA_FIELDS = (
+    "tls",
+    "ca_cert",
+    "client_cert",
+    "client_key",
+    "rpc_timeout",
+    "lookout_url",
+    "binoculars_target",
+    "default_queue",
+)
+
+
+@dataclass(frozen=True)
+class ArmadaConnectionConfig:
+    """What an ``armada`` connection says, validated; the token is kept out of ``repr``."""
+
+    conn_id: str
+    host: str
+    port: int | None = None
+    token: str | None = dataclasses.field(default=None, repr=False)
+    tls: bool = False
+    ca_cert: bytes | None = dataclasses.field(default=None, repr=False)
+    client_cert: bytes | None = dataclasses.field(default=None, repr=False)
+    client_key: bytes | None = dataclasses.field(default=None, repr=False)
+    rpc_timeout: float = DEFAULT_RPC_TIMEOUT
+    lookout_url: str | None = None
+    binoculars_target: str | None = None
+    default_queue: str | None = None
+
+    @property
+    def target(self) -> str:
+        """``host:port`` to dial."""
+        return f"{self.host}:{self.port}" if self.port else self.host
+
+    def channel_spec(self, target: str | None = None) -> ChannelSpec:
+        """How to reach Armada (or, with ``target``, a Binoculars endpoint) with these settings."""
+        return ChannelSpec(
+            target=target or self.target,
+            tls=self.tls,
+            ca_cert=self.ca_cert,
+            client_cert=self.client_cert,
+            client_key=self.client_key,
+            token=self.token,
+            deadline=self.rpc_timeout,
+        )
+
+    def binoculars_for(self, cluster: str) -> str | None:
+        """The Binoculars target of ``cluster`` (None when the connection names none)."""
+        if not self.binoculars_target:
+            return None
+        return self.binoculars_target.replace("{cluster}", cluster)
+
+    @classmethod
+    def from_connection(cls, conn: Connection) -> ArmadaConnectionConfig:
+        """Parse and check a connection; :class:`ArmadaConnectionError` says what to fix."""
+        conn_id = conn.conn_id
+        extras = _extras(conn)
+
+        def fail(field: str, problem: str) -> ArmadaConnectionError:
+            return ArmadaConnectionError(f"Airflow connection {conn_id!r}: {field} {problem}")
+
+        host = (conn.host or "").strip()
+        if not host:
+            raise fail("host", "is empty; set it to the Armada gRPC server's host name")
+        if "://" in host:
+            raise fail("host", f"{host!r} must be a bare host name, without a scheme")
+        port = conn.port
+        if port is not None and not 0 < int(port) < 65536:
+            raise fail("port", f"{port} is not a TCP port")
+        tls = _bool(extras.get("tls", False), fail("tls", "must be true or false"))
+        try:
+            rpc_timeout = float(extras.get("rpc_timeout") or DEFAULT_RPC_TIMEOUT)
+        except (TypeError, ValueError):
+            raise fail("rpc_timeout", "must be a number of seconds") from None
+        if rpc_timeout <= 0:
+            raise fail("rpc_timeout", "must be > 0 seconds")
+        ca_cert = _pem(extras.get("ca_cert"), fail("ca_cert", "cannot be read"))
+        client_cert = _pem(extras.get("client_cert"), fail("client_cert", "cannot be read"))
+        client_key = _pem(extras.get("client_key"), fail("client_key", "cannot be read"))
+        if (client_cert is None) != (client_key is None):
+            raise fail("client_cert/client_key", "must be given together for mutual TLS")
+        if (ca_cert or client_cert) and not tls:
+            raise fail("tls", "must be true when certificates are configured")
+        binoculars = str(extras.get("binoculars_target") or "").strip() or None
+        return cls(
+            conn_id=conn_id,
+            host=host,
+            port=int(port) if port else None,
+            token=conn.password or None,
+            tls=tls,
+            ca_cert=ca_cert,
+            client_cert=client_cert,
+            client_key=client_key,
+            rpc_timeout=rpc_timeout,
+            lookout_url=str(extras.get("lookout_url") or "").rstrip("/") or None,
+            binoculars_target=binoculars,
+            default_queue=str(extras.get("default_queue") or "").strip() or None,
+        )
+
+
+def _extras(conn: Connection) -> dict[str, Any]:
+    raw = conn.extra_dejson
+    extras = {}
+    for name in EXTRA_FIELDS:
+        for key in (name, f"extra__armada__{name}"):
+            if raw.get(key) not in (None, ""):
+                extras[name] = raw[key]
+                break
+    return extras
+
+
+def _bool(value: Any, error: ArmadaConnectionError) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise error
+
+
+def _pem(value: Any, error: ArmadaConnectionError) -> bytes | None:
+    if value in (None, ""):
+        return None
+    text = str(value)
+    if text.lstrip().startswith("-----BEGIN"):
+        return text.encode()
+    try:
+        return Path(text).expanduser().read_bytes()
+    except OSError as exc:
+        raise ArmadaConnectionError(f"{error.message}: {exc.strerror} ({text})") from None

@@ -1,0 +1,194 @@
+"""A job's container log through Binoculars: incremental, each line exactly once, in order.
+
+Binoculars passes ``since_time`` to Kubernetes, which keeps lines stamped at or after it
+*truncated to whole seconds*. Fetching "since the last line seen" therefore returns that
+line again, plus any others of the same second. :class:`JobLogCursor` keeps the lines of
+that last second and drops them from the next fetch, so nothing is repeated or lost.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from armada_hooks.states import JobState
+from armada_hooks.timestamps import parse_rfc3339_ns
+
+if TYPE_CHECKING:
+    import grpc
+
+    from armada_hooks.hooks.armada import ArmadaHook
+    from armada_hooks.protocols import LogLineLike, LogProtocol
+
+_NS = 1_000_000_000
+
+
+class LineLogger(Protocol):
+    """Where fetched lines go: a ``logging.Logger``, an adapter, or Airflow's task logger."""
+
+    def info(self, msg: Any, /, *args: Any) -> Any:
+        """Log at INFO."""
+        ...
+
+    def warning(self, msg: Any, /, *args: Any) -> Any:
+        """Log at WARNING."""
+        ...
+
+
+class BinocularsLogClient:
+    """:class:`~armada_hooks.protocols.LogProtocol` over Armada's Binoculars gRPC service."""
+
+    def __init__(self, channel: grpc.Channel) -> None:
+        from armada_client.armada import binoculars_pb2_grpc
+
+        self._stub = binoculars_pb2_grpc.BinocularsStub(channel)  # type: ignore[no-untyped-call]
+
+    def logs(
+        self, job_id: str, since_time: str = "", pod_namespace: str = "default"
+    ) -> Sequence[LogLineLike]:
+        """The job's pod log from ``since_time`` (whole seconds, inclusive) on."""
+        from armada_client.armada import binoculars_pb2
+
+        request = binoculars_pb2.LogRequest(
+            job_id=job_id, pod_number=0, pod_namespace=pod_namespace, since_time=since_time
+        )
+        return list(self._stub.Logs(request).log)
+
+
+class JobLogCursor:
+    """Turns overlapping fetches into new lines only; :attr:`since` is the next ``since_time``."""
+
+    def __init__(self) -> None:
+        self.since = ""
+        self._last_ns = -1
+        self._window: list[tuple[str, str]] = []  # lines emitted in the second of `since`
+
+    def new_lines(self, batch: Sequence[LogLineLike]) -> list[LogLineLike]:
+        """The lines of ``batch`` (a fetch from :attr:`since`) not returned before."""
+        pairs = [(line.timestamp, line.line) for line in batch]
+        overlap = len(self._window)
+        if pairs[:overlap] == self._window:
+            fresh = list(batch[overlap:])
+        else:  # the log changed under us (a new run's pod): keep only what is newer
+            seen = set(self._window)
+            fresh = [
+                line
+                for line in batch
+                if (line.timestamp, line.line) not in seen and _ns(line.timestamp) >= self._last_ns
+            ]
+        for line in fresh:
+            stamp = _ns(line.timestamp)
+            if stamp // _NS != self._last_ns // _NS:
+                self._window = []
+            self._window.append((line.timestamp, line.line))
+            self._last_ns, self.since = stamp, line.timestamp
+        return fresh
+
+
+def _ns(timestamp: str) -> int:
+    try:
+        return parse_rfc3339_ns(timestamp)
+    except ValueError:
+        return -1
+
+
+class ArmadaLogFetcher(threading.Thread):
+    """Streams a job's container log into ``logger`` while the job runs.
+
+    Like the AWS Batch task log fetcher: :meth:`start` it once the job runs, :meth:`stop`
+    it when the job ends — stopping drains the log once more, so the last lines arrive.
+    Fetch errors never fail the task: a pod not there yet is waited for; anything else
+    is logged once per kind. With no Binoculars target for the job's cluster it says so
+    once at INFO and fetches nothing.
+    """
+
+    def __init__(
+        self,
+        hook: ArmadaHook,
+        job_id: str,
+        logger: LineLogger,
+        interval: float = 2.0,
+    ) -> None:
+        super().__init__(name=f"armada-log-fetcher-{job_id}", daemon=True)
+        if interval <= 0:
+            raise ValueError(f"interval must be > 0 seconds, got {interval}")
+        self.hook = hook
+        self.job_id = job_id
+        self.logger = logger
+        self.interval = interval
+        self.cursor = JobLogCursor()
+        self.lines_logged = 0
+        self._stop_event = threading.Event()
+        self._client: LogProtocol | None = None
+        self._namespace = "default"
+        self._disabled = False
+        self._warned: set[str] = set()
+
+    def run(self) -> None:
+        """Fetch every ``interval`` seconds until stopped, then once more."""
+        while not self._stop_event.is_set():
+            self.fetch_once()
+            self._stop_event.wait(self.interval)
+        self.fetch_once()
+
+    def stop(self) -> None:
+        """Stop fetching after a final drain; returns when the thread has finished."""
+        self._stop_event.set()
+        if self.is_alive():
+            self.join()
+
+    def fetch_once(self) -> int:
+        """Fetch and log the new lines; how many there were."""
+        if self._disabled:
+            return 0
+        try:
+            client = self._resolve()
+            if client is None:
+                return 0
+            batch = client.logs(self.job_id, self.cursor.since, self._namespace)
+        except Exception as exc:
+            self._on_error(exc)
+            return 0
+        fresh = self.cursor.new_lines(batch)
+        for line in fresh:
+            self.logger.info("%s", line.line)
+        self.lines_logged += len(fresh)
+        return len(fresh)
+
+    def _resolve(self) -> LogProtocol | None:
+        if self._client is not None:
+            return self._client
+        description = self.hook.get_job_description(self.job_id)
+        if not description.cluster or description.state is JobState.UNKNOWN:
+            return None  # not leased yet: try again next tick
+        self._namespace = description.namespace or "default"
+        client = self.hook.log_client(description.cluster)
+        if client is None:
+            self._disabled = True
+            self.logger.info(
+                "No Binoculars target for cluster %r on Airflow connection %r "
+                "(extra 'binoculars_target'); the container log of Armada job %s is not fetched",
+                description.cluster,
+                self.hook.armada_conn_id,
+                self.job_id,
+            )
+        self._client = client
+        return client
+
+    def _on_error(self, exc: Exception) -> None:
+        code = getattr(exc, "code", None)
+        name = code().name if callable(code) else type(exc).__name__
+        if name == "NOT_FOUND":
+            self._client = None  # the pod is not there (yet, or any more): look again
+            return
+        if name not in self._warned:
+            self._warned.add(name)
+            details = getattr(exc, "details", None)
+            text = details() if callable(details) else str(exc)
+            self.logger.warning(
+                "Could not fetch the log of Armada job %s (%s: %s); will keep trying",
+                self.job_id,
+                name,
+                text,
+            )

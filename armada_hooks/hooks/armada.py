@@ -193,6 +193,20 @@ class ArmadaHook(BaseHook):
             ) from exc
         return ArmadaConnectionConfig.from_connection(conn)
 
+    async def aload_config(self) -> ArmadaConnectionConfig:
+        """Load the connection without blocking the event loop (triggers call this first)."""
+        if "config" not in self.__dict__:
+            try:
+                conn = await self.aget_connection(self.armada_conn_id)
+            except Exception as exc:
+                env = f"AIRFLOW_CONN_{self.armada_conn_id.upper()}"
+                raise ArmadaConnectionError(
+                    f"Airflow connection {self.armada_conn_id!r} could not be loaded ({exc}); "
+                    f"define it, e.g. {env}='armada://armada.example.com:50051'"
+                ) from exc
+            self.__dict__["config"] = ArmadaConnectionConfig.from_connection(conn)
+        return self.config
+
     @property
     def client(self) -> ArmadaProtocol:
         """The synchronous client: the one passed in, or ``ArmadaClient`` on the connection."""

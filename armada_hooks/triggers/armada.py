@@ -1,0 +1,167 @@
+"""``ArmadaJobTrigger``: waits in the triggerer for an Armada job to end, polling Armada.
+
+It polls at once, then every ``poll_interval`` seconds, and fires one event when the
+job ends (or is lost, or polling fails for good). The event carries plain values; the
+operator or sensor resuming on it raises the typed error. It serializes to plain values
+only (connection id, ids, intervals, a submit time), never a channel, client or secret,
+and its ``__dict__`` equals its constructor kwargs, so it can be rebuilt from either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from armada_hooks.errors import ArmadaError, ArmadaFatalError
+from armada_hooks.states import TERMINAL_STATES, JobState
+
+DEFAULT_POLL_INTERVAL = 30.0
+DEFAULT_ACKNOWLEDGEMENT_TIMEOUT = 300.0
+_RUNTIME_FIELDS = ("_task_instance", "trigger_id", "template_fields", "template_ext", "task_id")
+
+
+def _event(payload: dict[str, Any]) -> TriggerEvent:
+    return TriggerEvent(payload)  # type: ignore[no-untyped-call]  # Airflow's is untyped
+
+
+def error_payload(job_id: str, exc: BaseException, state: str = "UNKNOWN") -> dict[str, Any]:
+    """The event for a wait that ended in an error (the resuming task re-raises it)."""
+    return {
+        "job_id": job_id,
+        "state": state,
+        "reason": str(exc),
+        "description": None,
+        "error": {
+            "type": type(exc).__name__,
+            "message": str(exc),
+            "fatal": isinstance(exc, ArmadaFatalError),
+        },
+    }
+
+
+class ArmadaJobTrigger(BaseTrigger):
+    """Fires when Armada job ``job_id`` ends.
+
+    :param job_id: the Armada job to wait for.
+    :param armada_conn_id: the ``armada`` connection (resolved by the triggerer).
+    :param queue: the job's queue; with ``job_set_id`` it lets the trigger cancel the job.
+    :param job_set_id: the job's job set.
+    :param poll_interval: seconds between polls (the first poll is immediate).
+    :param acknowledgement_timeout: seconds after ``submitted_at`` that the job may stay
+        UNKNOWN before it is cancelled and reported lost.
+    :param submitted_at: epoch seconds of the submission (default: when the trigger was
+        built), so a rebuilt trigger keeps counting from the same moment.
+    :param fetch_logs: stream the job's container log into the task log while deferred.
+    """
+
+    # BaseTrigger.__init__ stores these runtime fields per instance; keeping their defaults
+    # on the class leaves __dict__ equal to the constructor kwargs.
+    _task_instance = None
+    trigger_id = None
+    template_fields: tuple[str, ...] = ()
+    template_ext: tuple[str, ...] = ()
+    task_id = None
+
+    def __init__(
+        self,
+        job_id: str,
+        armada_conn_id: str = "armada_default",
+        queue: str | None = None,
+        job_set_id: str | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        acknowledgement_timeout: float = DEFAULT_ACKNOWLEDGEMENT_TIMEOUT,
+        submitted_at: float | None = None,
+        fetch_logs: bool = False,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        for name in _RUNTIME_FIELDS:
+            self.__dict__.pop(name, None)
+        if poll_interval <= 0:
+            raise ValueError(f"poll_interval must be > 0 seconds, got {poll_interval}")
+        if acknowledgement_timeout < 0:
+            raise ValueError("acknowledgement_timeout must be >= 0 seconds")
+        self.job_id = job_id
+        self.armada_conn_id = armada_conn_id
+        self.queue = queue
+        self.job_set_id = job_set_id
+        self.poll_interval = float(poll_interval)
+        self.acknowledgement_timeout = float(acknowledgement_timeout)
+        self.submitted_at = float(submitted_at) if submitted_at is not None else time.time()
+        self.fetch_logs = fetch_logs
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Class path and plain kwargs: everything needed to rebuild this trigger."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "job_id": self.job_id,
+                "armada_conn_id": self.armada_conn_id,
+                "queue": self.queue,
+                "job_set_id": self.job_set_id,
+                "poll_interval": self.poll_interval,
+                "acknowledgement_timeout": self.acknowledgement_timeout,
+                "submitted_at": self.submitted_at,
+                "fetch_logs": self.fetch_logs,
+            },
+        )
+
+    def _hook(self) -> Any:
+        from armada_hooks.hooks.armada import ArmadaHook
+
+        return ArmadaHook(self.armada_conn_id, acknowledgement_timeout=self.acknowledgement_timeout)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until the job ends; yield one event describing how."""
+        hook = self._hook()
+        fetcher = None
+        try:
+            await hook.aload_config()
+            while True:
+                state = await hook.aget_job_status(self.job_id)
+                if self.fetch_logs and (state is JobState.RUNNING or state in TERMINAL_STATES):
+                    fetcher = fetcher or hook.log_fetcher(self.job_id, self.log)
+                    await asyncio.to_thread(fetcher.fetch_once)
+                if state in TERMINAL_STATES:
+                    description = await hook.aget_job_description(self.job_id)
+                    yield _event(
+                        {
+                            "job_id": self.job_id,
+                            "state": description.state.name,
+                            "reason": description.reason,
+                            "description": description.to_dict(),
+                            "error": None,
+                        }
+                    )
+                    return
+                if state is JobState.UNKNOWN and self._lost():
+                    yield _event(await self._give_up_lost(hook))
+                    return
+                await asyncio.sleep(self.poll_interval)
+        except ArmadaError as exc:
+            yield _event(error_payload(self.job_id, exc))
+
+    def _lost(self) -> bool:
+        return time.time() - self.submitted_at >= self.acknowledgement_timeout
+
+    async def _give_up_lost(self, hook: Any) -> dict[str, Any]:
+        cancelled = bool(self.queue and self.job_set_id)
+        if cancelled:
+            await hook.acancel_job(self.queue, self.job_set_id, self.job_id)
+        return error_payload(self.job_id, hook._lost_error(self.job_id, cancelled=cancelled))
+
+    async def on_kill(self) -> None:
+        """A user marked the deferred task failed or cleared it: cancel the Armada job."""
+        if not (self.queue and self.job_set_id):
+            self.log.warning(
+                "Cannot cancel Armada job %s: the trigger was not given its queue and job set",
+                self.job_id,
+            )
+            return
+        hook = self._hook()
+        await hook.aload_config()
+        state = await hook.acancel_job(self.queue, self.job_set_id, self.job_id)
+        self.log.info("Asked Armada to cancel job %s (now %s)", self.job_id, state.name)

@@ -2,4 +2,85 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.1.0"
+
+_TEXT = {"type": ["string", "null"]}
+
+
+def get_provider_info() -> dict[str, Any]:
+    """What Airflow's ProvidersManager reads (entry point ``apache_airflow_provider``)."""
+    return {
+        "package-name": "armada-hooks",
+        "name": "Armada",
+        "description": "Run and watch jobs on Armada, the multi-cluster Kubernetes scheduler.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Armada",
+                "external-doc-url": "https://armadaproject.io",
+                "tags": ["software"],
+            }
+        ],
+        "hooks": [{"integration-name": "Armada", "python-modules": ["armada_hooks.hooks.armada"]}],
+        "operators": [
+            {"integration-name": "Armada", "python-modules": ["armada_hooks.operators.armada"]}
+        ],
+        "sensors": [
+            {"integration-name": "Armada", "python-modules": ["armada_hooks.sensors.armada"]}
+        ],
+        "triggers": [
+            {"integration-name": "Armada", "python-modules": ["armada_hooks.triggers.armada"]}
+        ],
+        "extra-links": ["armada_hooks.links.lookout.LookoutLink"],
+        "connection-types": [
+            {
+                "connection-type": "armada",
+                "hook-class-name": "armada_hooks.hooks.armada.ArmadaHook",
+                "hook-name": "Armada",
+                "conn-fields": {
+                    "tls": {
+                        "label": "Use TLS",
+                        "schema": {"type": ["boolean", "null"], "default": False},
+                    },
+                    "ca_cert": {
+                        "label": "CA bundle",
+                        "schema": _TEXT,
+                        "description": "Path or PEM text; empty uses the system roots.",
+                    },
+                    "client_cert": {
+                        "label": "Client certificate (mutual TLS)",
+                        "schema": _TEXT,
+                        "description": "Path or PEM text.",
+                    },
+                    "client_key": {
+                        "label": "Client key (mutual TLS)",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                        "description": "Path or PEM text.",
+                    },
+                    "rpc_timeout": {
+                        "label": "RPC deadline (seconds)",
+                        "schema": {"type": ["number", "null"], "default": 30},
+                    },
+                    "lookout_url": {"label": "Lookout URL", "schema": _TEXT},
+                    "binoculars_target": {
+                        "label": "Binoculars target",
+                        "schema": _TEXT,
+                        "description": "host:port per cluster; {cluster} is replaced.",
+                    },
+                    "default_queue": {"label": "Default queue", "schema": _TEXT},
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "login", "extra"],
+                    "relabeling": {"password": "Bearer token"},
+                    "placeholders": {
+                        "host": "armada.example.com",
+                        "port": "50051",
+                        "binoculars_target": "binoculars-{cluster}.example.com:443",
+                        "lookout_url": "https://lookout.example.com",
+                    },
+                },
+            }
+        ],
+    }

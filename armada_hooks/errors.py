@@ -109,3 +109,17 @@ class ArmadaJobNotFinishedError(ArmadaJobError):
 
 class ArmadaWaitTimeoutError(ArmadaError):
     """Polling gave up before the job reached the states waited for."""
+
+
+def from_event(error: dict[str, Any], job_id: str) -> ArmadaError:
+    """Rebuild the error a trigger reported (its ``error`` payload) for the resuming task."""
+    cls: Any = globals().get(str(error.get("type")))
+    message = str(error.get("message", "Armada wait failed"))
+    if not (isinstance(cls, type) and issubclass(cls, ArmadaError)):
+        cls = ArmadaFatalError if error.get("fatal") else ArmadaError
+    built: ArmadaError = (
+        cls(message, job_id=job_id, state=JobState.UNKNOWN)
+        if issubclass(cls, ArmadaJobError)
+        else cls(message)
+    )
+    return built

@@ -56,6 +56,8 @@ class ArmadaJobTrigger(BaseTrigger):
     :param submitted_at: epoch seconds of the submission (default: when the trigger was
         built), so a rebuilt trigger keeps counting from the same moment.
     :param fetch_logs: stream the job's container log into the task log while deferred.
+    :param target_states: state names that also end the wait (a sensor waiting for
+        RUNNING); the job ending always does.
     """
 
     # BaseTrigger.__init__ stores these runtime fields per instance; keeping their defaults
@@ -76,6 +78,7 @@ class ArmadaJobTrigger(BaseTrigger):
         acknowledgement_timeout: float = DEFAULT_ACKNOWLEDGEMENT_TIMEOUT,
         submitted_at: float | None = None,
         fetch_logs: bool = False,
+        target_states: list[str] | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         for name in _RUNTIME_FIELDS:
@@ -92,6 +95,7 @@ class ArmadaJobTrigger(BaseTrigger):
         self.acknowledgement_timeout = float(acknowledgement_timeout)
         self.submitted_at = float(submitted_at) if submitted_at is not None else time.time()
         self.fetch_logs = fetch_logs
+        self.target_states = [JobState[name].name for name in target_states or []]
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and plain kwargs: everything needed to rebuild this trigger."""
@@ -106,6 +110,7 @@ class ArmadaJobTrigger(BaseTrigger):
                 "acknowledgement_timeout": self.acknowledgement_timeout,
                 "submitted_at": self.submitted_at,
                 "fetch_logs": self.fetch_logs,
+                "target_states": self.target_states,
             },
         )
 
@@ -125,7 +130,7 @@ class ArmadaJobTrigger(BaseTrigger):
                 if self.fetch_logs and (state is JobState.RUNNING or state in TERMINAL_STATES):
                     fetcher = fetcher or hook.log_fetcher(self.job_id, self.log)
                     await asyncio.to_thread(fetcher.fetch_once)
-                if state in TERMINAL_STATES:
+                if state in TERMINAL_STATES or state.name in self.target_states:
                     description = await hook.aget_job_description(self.job_id)
                     yield _event(
                         {

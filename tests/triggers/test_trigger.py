@@ -50,9 +50,14 @@ def test_serialize_is_plain_values_and_dict_equals_kwargs() -> None:
         "acknowledgement_timeout": 300.0,
         "submitted_at": 1000.0,
         "fetch_logs": False,
+        "target_states": [],
     }
     assert trigger.__dict__ == kwargs
-    assert all(isinstance(v, str | float | bool | type(None)) for v in kwargs.values())
+    plain = str | float | bool | type(None)
+    assert all(
+        isinstance(v, plain) or (isinstance(v, list) and all(isinstance(x, str) for x in v))
+        for v in kwargs.values()
+    )
     rebuilt = type(trigger)(**trigger.__dict__)  # how Flyte's connector rebuilds it
     assert rebuilt.serialize() == trigger.serialize()
 
@@ -62,6 +67,17 @@ def test_invalid_intervals_are_refused() -> None:
         ArmadaJobTrigger("j", poll_interval=0)
     with pytest.raises(ValueError, match="acknowledgement_timeout"):
         ArmadaJobTrigger("j", acknowledgement_timeout=-1)
+    with pytest.raises(KeyError):
+        ArmadaJobTrigger("j", target_states=["RUNING"])
+
+
+async def test_target_states_end_the_wait_early(local_armada, local_armada_connection) -> None:
+    job_id = submit(local_armada, **{"armada-hooks/runtime": "1h"})
+    payload = await first_event(
+        ArmadaJobTrigger(job_id, poll_interval=0.1, target_states=["RUNNING"])
+    )
+    assert payload["state"] == "RUNNING"
+    assert local_armada.job(job_id).state is JobState.RUNNING
 
 
 async def test_an_ended_job_fires_at_the_first_poll(local_armada, local_armada_connection) -> None:

@@ -1,0 +1,1 @@
+"""Airflow operator links for Armada."""

@@ -1,0 +1,358 @@
+"""``ArmadaOperator``: run a job on Armada from a DAG, and wait for it (or defer).
+
+Airflow concerns live here (templating, context, XCom, the Lookout link, deferral,
+reattach); Armada concerns live in :class:`~armada_hooks.hooks.armada.ArmadaHook`.
+
+Exactly once: every job carries an ``external_job_uri`` naming (dag, task, run, map
+index) and a ``client_id`` derived from it and a *generation* — the number of earlier
+jobs of this task instance that the reattach policy declined. Armada deduplicates
+client ids per queue, so a retry, or a worker killed between submit and recording the
+job, gets the original job back instead of a twin; only a policy that asks for a fresh
+job moves to the next generation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from google.protobuf import json_format
+
+from armada_hooks import errors
+from armada_hooks._compat import BaseOperator, default_deferrable, task_state_store
+from armada_hooks.job_description import JobDescription
+from armada_hooks.links.lookout import XCOM_KEY, LookoutLink
+from armada_hooks.states import TERMINAL_STATES, JobState
+from armada_hooks.triggers.armada import DEFAULT_ACKNOWLEDGEMENT_TIMEOUT, DEFAULT_POLL_INTERVAL
+
+if TYPE_CHECKING:
+    from armada_client.armada import submit_pb2
+
+    from armada_hooks._compat import Context
+    from armada_hooks.hooks.armada import ArmadaHook
+
+JobRequest = Any  # a JobSubmitRequestItem, its dict form, or (context) -> either
+ReattachPolicy = (
+    Literal["always", "never", "running_or_succeeded"] | Callable[[JobState, Any], bool]
+)
+REATTACH_POLICIES = ("always", "never", "running_or_succeeded")
+DEFAULT_ANNOTATION_PREFIX = "armadaproject.io/"
+STATE_STORE_KEY = "armada_job_id"
+MAX_JOB_SET_ID = 1023
+
+
+def annotation_prefix() -> str:
+    """The annotation key prefix: ``$ANNOTATION_KEY_PREFIX`` or ``armadaproject.io/``."""
+    return os.environ.get("ANNOTATION_KEY_PREFIX") or DEFAULT_ANNOTATION_PREFIX
+
+
+def external_job_uri(dag_id: str, task_id: str, run_id: str, map_index: int) -> str:
+    """The URI naming one task instance's job (the form Armada's own operator uses)."""
+    return f"airflow://{dag_id}/{task_id}/{run_id}/{map_index}"
+
+
+def client_id_for(uri: str, generation: int) -> str:
+    """The deterministic client id of generation ``generation`` of ``uri``'s job."""
+    digest = hashlib.sha256(f"{uri}#{generation}".encode()).hexdigest()[:40]
+    return f"airflow-{digest}-{generation}"
+
+
+def default_job_set_id(dag_id: str, run_id: str) -> str:
+    """One job set per DAG run (shortened with a hash past Armada's 1023 characters)."""
+    name = f"{dag_id}-{run_id}"
+    if len(name) <= MAX_JOB_SET_ID:
+        return name
+    return f"{name[:980]}-{hashlib.sha256(name.encode()).hexdigest()[:40]}"
+
+
+class ArmadaOperator(BaseOperator):
+    """Submit one job to Armada and wait for it, synchronously or deferred.
+
+    :param armada_queue: the Armada queue (default: the connection's ``default_queue``).
+        Not ``queue``: that is Airflow's executor queue, which routes the task to workers.
+    :param job_request: a ``JobSubmitRequestItem``, a dict in its JSON form (templated),
+        or a callable ``(context) -> item or dict``.
+    :param job_set_id: the job set (default: one per DAG run, ``{dag_id}-{run_id}``).
+    :param armada_conn_id: the ``armada`` Airflow connection.
+    :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
+    :param poll_interval: seconds between status polls while waiting.
+    :param wait_for_completion: False returns the job id as soon as it is submitted.
+    :param fetch_logs: stream the container log into the task log while the job runs.
+    :param reattach_policy: on a retry, whether to reattach to this task's previous job
+        (``"always"``, ``"never"``, ``"running_or_succeeded"``, or ``(state, context) ->
+        bool``); declining submits a fresh job.
+    :param acknowledgement_timeout: seconds a job may stay UNKNOWN before it is lost.
+    :param dry_run: render and validate the request, log it, submit nothing.
+    :param labels: labels added to the job.
+    :param annotations: annotations added to the job.
+
+    Returns the job id (XCom). Errors: an invalid spec or a REJECTED job fails the task
+    at once (``AirflowFailException``); FAILED, PREEMPTED or CANCELLED raise a retryable
+    error carrying the state and Armada's reason.
+    """
+
+    template_fields: Sequence[str] = (
+        "armada_queue",
+        "job_set_id",
+        "job_request",
+        "labels",
+        "annotations",
+    )
+    template_fields_renderers: ClassVar[dict[str, str]] = {"job_request": "json"}
+    operator_extra_links = (LookoutLink(),)
+    ui_color = "#d8e6f3"
+    hook_class: ClassVar[type[ArmadaHook] | None] = None  # default: ArmadaHook
+
+    def __init__(
+        self,
+        *,
+        job_request: JobRequest,
+        armada_queue: str | None = None,
+        job_set_id: str | None = None,
+        armada_conn_id: str = "armada_default",
+        deferrable: bool | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        wait_for_completion: bool = True,
+        fetch_logs: bool = True,
+        reattach_policy: ReattachPolicy = "running_or_succeeded",
+        acknowledgement_timeout: float = DEFAULT_ACKNOWLEDGEMENT_TIMEOUT,
+        dry_run: bool = False,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job_request = _template_form(job_request)
+        self.armada_queue = armada_queue
+        self.job_set_id = job_set_id
+        self.armada_conn_id = armada_conn_id
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        if poll_interval <= 0:
+            raise ValueError(f"poll_interval must be > 0 seconds, got {poll_interval}")
+        self.poll_interval = poll_interval
+        self.wait_for_completion = wait_for_completion
+        self.fetch_logs = fetch_logs
+        if not callable(reattach_policy) and reattach_policy not in REATTACH_POLICIES:
+            raise ValueError(
+                f"reattach_policy must be one of {REATTACH_POLICIES} or a callable, "
+                f"got {reattach_policy!r}"
+            )
+        self.reattach_policy = reattach_policy
+        self.acknowledgement_timeout = acknowledgement_timeout
+        self.dry_run_only = dry_run  # BaseOperator.dry_run() is a method
+        self.labels = dict(labels or {})
+        self.annotations = dict(annotations or {})
+        self.job_id: str | None = None
+
+    @cached_property
+    def hook(self) -> ArmadaHook:
+        """The hook, built on first use (DAG parsing imports no gRPC and touches no Armada)."""
+        from armada_hooks.hooks.armada import ArmadaHook
+
+        hook_class = self.hook_class or ArmadaHook
+        return hook_class(self.armada_conn_id, acknowledgement_timeout=self.acknowledgement_timeout)
+
+    # -- building the request ---------------------------------------------------------
+
+    def build_request(self, context: Context) -> submit_pb2.JobSubmitRequestItem:
+        """The rendered request with this task instance's labels and annotations."""
+        request = self.job_request(context) if callable(self.job_request) else self.job_request
+        item = self.hook.build_job_request_item(_template_form(request))
+        ti = context.get("ti")
+        dag_id, task_id, run_id, map_index, try_number = _identity(self, context)
+        prefix = annotation_prefix()
+        item.labels.update(self.labels)
+        item.annotations.update(self.annotations)
+        item.annotations.update(
+            {
+                f"{prefix}dagId": dag_id,
+                f"{prefix}taskId": task_id,
+                f"{prefix}runId": run_id,
+                f"{prefix}mapIndex": str(map_index),
+                f"{prefix}tryNumber": str(try_number),
+            }
+        )
+        if ti is not None or not item.external_job_uri:
+            item.external_job_uri = external_job_uri(dag_id, task_id, run_id, map_index)
+        item.annotations[f"{prefix}externalJobUri"] = item.external_job_uri
+        return item
+
+    def resolve_queue(self) -> str:
+        """The queue to use: the operator's, else the connection's ``default_queue``."""
+        queue = self.armada_queue or self.hook.config.default_queue
+        if not queue:
+            raise errors.ArmadaJobSpecError(
+                f"no queue: set ArmadaOperator(armada_queue=...) or the extra 'default_queue' of "
+                f"Airflow connection {self.armada_conn_id!r}"
+            )
+        return queue
+
+    # -- execution --------------------------------------------------------------------
+
+    def execute(self, context: Context) -> str | None:
+        """Submit (or reattach to) the job, record it, then wait or defer."""
+        item = self.build_request(context)
+        if self.dry_run_only:
+            self.log.info(
+                "Dry run: would submit to Armada\n%s",
+                json.dumps(json_format.MessageToDict(item), indent=2, sort_keys=True),
+            )
+            return None
+        queue = self.resolve_queue()
+        dag_id, _, run_id, _, _ = _identity(self, context)
+        job_set_id = self.job_set_id or default_job_set_id(dag_id, run_id)
+        job_id = self._submit_or_reattach(context, queue, job_set_id, item)
+        self.job_id = job_id
+        self._record(context, queue, job_set_id, job_id)
+        if not self.wait_for_completion:
+            return job_id
+        if self.deferrable:
+            from armada_hooks.triggers.armada import ArmadaJobTrigger
+
+            self.defer(
+                trigger=ArmadaJobTrigger(
+                    job_id=job_id,
+                    armada_conn_id=self.armada_conn_id,
+                    queue=queue,
+                    job_set_id=job_set_id,
+                    poll_interval=self.poll_interval,
+                    acknowledgement_timeout=self.acknowledgement_timeout,
+                    submitted_at=time.time(),
+                    fetch_logs=self.fetch_logs,
+                ),
+                method_name="execute_complete",
+            )
+        fetcher = self.hook.log_fetcher(job_id, self.log) if self.fetch_logs else None
+        self.hook.wait_for_job(
+            job_id, self.poll_interval, fetcher, queue=queue, job_set_id=job_set_id
+        )
+        self.hook.check_job_success(job_id)
+        return job_id
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> str:
+        """Resume after deferral: the job's id, or the typed error its end deserves."""
+        job_id = str(event["job_id"])
+        self.job_id = job_id
+        if event.get("error"):
+            raise errors.from_event(event["error"], job_id)
+        description = JobDescription(
+            job_id=job_id, state=JobState[str(event["state"])], reason=str(event.get("reason", ""))
+        )
+        from armada_hooks.hooks.armada import ArmadaHook
+
+        ArmadaHook._judge(description)
+        return job_id
+
+    def on_kill(self) -> None:
+        """The task is being killed (SIGTERM, timeout): cancel its Armada job."""
+        record = getattr(self, "_recorded", None)
+        if self.job_id and record:
+            self.hook.cancel_job(record["queue"], record["job_set_id"], self.job_id)
+
+    # -- reattach ---------------------------------------------------------------------
+
+    def _submit_or_reattach(
+        self, context: Context, queue: str, job_set_id: str, item: submit_pb2.JobSubmitRequestItem
+    ) -> str:
+        previous = self._previous_jobs(context, queue, job_set_id, item.external_job_uri)
+        if previous:
+            newest = previous[-1]
+            state = self.hook.get_job_status(newest)
+            if self._reattach(state, context):
+                self.log.info("Reattaching to Armada job %s (%s)", newest, state.name)
+                return newest
+            self.log.info(
+                "Not reattaching to Armada job %s (%s, reattach_policy=%r); submitting anew",
+                newest,
+                state.name,
+                self.reattach_policy,
+            )
+        client_id = client_id_for(item.external_job_uri, len(previous))
+        job_id = self.hook.submit_job(queue, job_set_id, item, client_id=client_id)
+        self.log.info("Submitted Armada job %s to queue %s, job set %s", job_id, queue, job_set_id)
+        return job_id
+
+    def _previous_jobs(self, context: Context, queue: str, job_set_id: str, uri: str) -> list[str]:
+        """Earlier jobs of this task instance, oldest first (Armada's and Airflow's record)."""
+        found = self.hook._call(  # all jobs with the URI, not only the newest
+            "GetJobStatusUsingExternalJobUri",
+            self.hook.client.get_job_status_by_external_job_uri,
+            queue,
+            job_set_id,
+            uri,
+            queue=queue,
+        )
+        ids = list(getattr(found, "job_states", {}))
+        if len(ids) > 1:
+            details = self.hook._call("GetJobDetails", self.hook.client.get_job_details, ids)
+            stamps = {i: d.submitted_ts.ToNanoseconds() for i, d in details.job_details.items()}
+            ids.sort(key=lambda i: (stamps.get(i, -1), i))
+        store = task_state_store(context)
+        stored = store.get(STATE_STORE_KEY) if store is not None else None
+        if stored and stored not in ids:
+            ids.append(str(stored))  # submitted, not yet in Armada's query API
+        return ids
+
+    def _reattach(self, state: JobState, context: Context) -> bool:
+        policy = self.reattach_policy
+        if callable(policy):
+            return bool(policy(state, context))
+        if policy == "always":
+            return True
+        if policy == "never":
+            return False
+        return state not in TERMINAL_STATES or state is JobState.SUCCEEDED
+
+    def _record(self, context: Context, queue: str, job_set_id: str, job_id: str) -> None:
+        """Keep the job where a retry and the Lookout link find it, before any deferral."""
+        self._recorded = {"queue": queue, "job_set_id": job_set_id}
+        store = task_state_store(context)
+        if store is not None:
+            store.set(STATE_STORE_KEY, job_id)
+        ti = context.get("ti")
+        if ti is not None and self.do_xcom_push:
+            ti.xcom_push(
+                key=XCOM_KEY,
+                value={
+                    "job_id": job_id,
+                    "queue": queue,
+                    "job_set_id": job_set_id,
+                    "lookout_url": self._lookout_url(),
+                },
+            )
+
+    def _lookout_url(self) -> str | None:
+        try:
+            return self.hook.config.lookout_url
+        except errors.ArmadaConnectionError:
+            return None  # an injected client and no connection: no link
+
+
+def _identity(task: BaseOperator, context: Context) -> tuple[str, str, str, int, int]:
+    """(dag id, task id, run id, map index, try number), tolerating an empty context."""
+    ti = context.get("ti")
+    dag_run = context.get("dag_run")
+    run_id = getattr(dag_run, "run_id", None) or context.get("run_id") or "manual"
+    map_index = getattr(ti, "map_index", -1) if ti is not None else -1
+    try_number = getattr(ti, "try_number", 1) if ti is not None else 1
+    dag_id = getattr(ti, "dag_id", None) or task.dag_id
+    return str(dag_id), task.task_id, str(run_id), int(map_index), int(try_number)
+
+
+def _template_form(request: Any) -> Any:
+    """A request as templating sees it: a proto becomes its dict form; others pass through."""
+    from armada_client.armada import submit_pb2
+
+    if isinstance(request, submit_pb2.JobSubmitRequestItem):
+        return json_format.MessageToDict(request)
+    if callable(request) or isinstance(request, Mapping):
+        return request
+    raise errors.ArmadaJobSpecError(
+        "job_request must be a JobSubmitRequestItem, a dict in its JSON form, or a callable "
+        f"(context) -> either; got {type(request).__name__}"
+    )

@@ -36,6 +36,7 @@ __all__ = [
     "PokeReturnValue",
     "default_deferrable",
     "get_xcom",
+    "preload_dag_test",
     "register_dag_for_test",
     "task_state_store",
 ]
@@ -56,6 +57,14 @@ def get_xcom(ti_key: Any, key: str) -> Any:
 def task_state_store(context: Context) -> Any | None:
     """The retry-surviving key-value store of the task (Airflow 3.3+), or None."""
     return context.get("task_state_store")
+
+
+def preload_dag_test() -> None:
+    """Import what ``dag.test()`` and :func:`register_dag_for_test` need, on this thread."""
+    import airflow.dag_processing.bundles.manager
+    import airflow.dag_processing.collection
+    import airflow.models.taskinstance
+    import airflow.serialization.serialized_objects  # noqa: F401
 
 
 def register_dag_for_test(dag: Any) -> None:

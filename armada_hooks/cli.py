@@ -102,14 +102,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="armada-hooks", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _local_armada_parser(sub)
-    demo = sub.add_parser("demo", help="run the demo against an embedded local Armada")
-    demo.add_argument("--time-scale", type=float, default=1.0, help="job-seconds per real second")
+    demo = sub.add_parser("demo", help="run the example DAG against an embedded local Armada")
+    demo.add_argument("--time-scale", type=float, default=10.0, help="job-seconds per real second")
+    demo.add_argument(
+        "--dag-file",
+        type=Path,
+        default=Path("example_dags/armada_example.py"),
+        help="the DAG to run (default: example_dags/armada_example.py)",
+    )
     args = parser.parse_args(argv)
     if args.command == "local-armada":
         return _serve(args)
+    # Quiet Airflow's own INFO logs (read when Airflow is first imported): the demo prints
+    # its own progress, container log lines included.
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     from armada_hooks.demo import run_demo
 
-    return run_demo(time_scale=args.time_scale)
+    return run_demo(dag_file=args.dag_file, time_scale=args.time_scale)
 
 
 if __name__ == "__main__":

@@ -1,138 +1,171 @@
-"""The demo: real ``armada_client`` calls against an embedded local Armada.
+"""The demo: the example DAG run by Airflow's ``dag.test()`` against an embedded local Armada.
 
-Submits a handful of jobs whose annotations script their fate (one runs a real
-process, one fails, one is rejected, one has its lease returned), shows a bad spec
-and a duplicate submission being handled, streams the job set's events as they
-happen, and exits 0 only if every job ended as its annotations said.
+It starts a local Armada, points ``armada_default`` at it, submits the job that the
+DAG's sensor watches (as somebody else would), and runs ``example_dags/armada_example.py``.
+While it runs it prints task and job transitions and container log lines; it ends with
+a summary table and exits 0 only if every task ended as the DAG's ``EXPECTED`` says.
 """
 
 from __future__ import annotations
 
-import sys
+import importlib.util
+import os
+import threading
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
 
-import grpc
-from armada_client.client import ArmadaClient
-from armada_client.log_client import JobLogClient
+from armada_hooks.links.lookout import lookout_job_url
+from armada_hooks.testing import JobSnapshot, LocalArmada, job_request_item
 
-from armada_hooks.states import JobState
-from armada_hooks.testing import LocalArmada, job_request_item
-
-if TYPE_CHECKING:
-    from armada_client.armada import submit_pb2
-
-QUEUE = "demo"
-JOB_SET = "armada-hooks-demo"
-TERMINAL_EVENTS = {"succeeded", "failed", "cancelled"}  # preempted and rejected end in failed
+DEFAULT_DAG_FILE = Path("example_dags/armada_example.py")
+LOOKOUT_URL = "http://localhost:8089"
+TASK_KEY = "armadaproject.io/taskId"
+MAP_KEY = "armadaproject.io/mapIndex"
 
 
-@dataclass(frozen=True)
-class DemoJob:
-    """One demo job: a name, the annotations that script it, and the state it must reach."""
-
-    name: str
-    annotations: dict[str, str]
-    expect: JobState
-    command: tuple[str, ...] = ("sleep", "1")
-
-
-JOBS = (
-    DemoJob(
-        "real-process",
-        {"armada-hooks/execution": "subprocess"},
-        JobState.SUCCEEDED,
-        (sys.executable, "-c", "print('hello from a real process'); print('exiting 0')"),
-    ),
-    DemoJob(
-        "simulated",
-        {"armada-hooks/runtime": "3s", "armada-hooks/log-lines": "3"},
-        JobState.SUCCEEDED,
-    ),
-    DemoJob(
-        "fails",
-        {
-            "armada-hooks/outcome": "failed",
-            "armada-hooks/exit-code": "2",
-            "armada-hooks/failure-reason": "OOMKilled: container main used too much memory",
-        },
-        JobState.FAILED,
-    ),
-    DemoJob("lease-returned", {"armada-hooks/lease-returns": "1"}, JobState.SUCCEEDED),
-    DemoJob("rejected", {"armada-hooks/outcome": "rejected"}, JobState.REJECTED),
-)
+def _load(dag_file: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("armada_example_dag", dag_file)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(f"cannot load a DAG from {dag_file}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def job_item(job: DemoJob, *, client_id: str = "") -> submit_pb2.JobSubmitRequestItem:
-    """The demo job's request: one container, requests == limits, as Armada requires."""
-    return job_request_item(
-        job.command,
-        annotations=job.annotations,
-        labels={"app": "armada-hooks-demo", "job": job.name},
-        client_id=client_id,
-    )
+def _task_name(annotations: dict[str, str]) -> str:
+    task = annotations.get(TASK_KEY, "(outside Airflow)")
+    index = annotations.get(MAP_KEY, "-1")
+    return task if index == "-1" else f"{task}[{index}]"
 
 
-def _say(start: float, text: str) -> None:
-    print(f"[{time.monotonic() - start:6.2f}s] {text}", flush=True)
+class Progress(threading.Thread):
+    """Prints job transitions, new container log lines and task states as they happen."""
 
+    def __init__(self, armada: LocalArmada, dag_id: str, start: float) -> None:
+        # Import on the calling thread: two threads importing Airflow's models at once
+        # deadlock on the import locks.
+        from airflow.models.dagrun import DagRun
+        from airflow.models.taskinstance import TaskInstance
+        from airflow.utils.session import create_session
 
-def run_demo(time_scale: float = 1.0) -> int:
-    """Run the demo; 0 when every job ended as expected."""
-    start = time.monotonic()
-    with LocalArmada(queues=[QUEUE], time_scale=time_scale) as armada:
-        _say(start, f"local Armada serving on {armada.target} (time scale x{time_scale:g})")
-        client = ArmadaClient(armada.channel())
+        super().__init__(daemon=True)
+        self._ti, self._run, self._session = TaskInstance, DagRun, create_session
+        self._since = datetime.now(UTC)  # earlier runs of the DAG stay in the database
+        self.armada, self.dag_id, self.start_time = armada, dag_id, start
+        self.done = threading.Event()
+        self._jobs: dict[str, str] = {}
+        self._lines: dict[str, int] = {}
+        self._tasks: dict[tuple[str, int], str] = {}
 
-        bad = job_item(JOBS[1])
-        bad.pod_spec.containers[0].resources.limits["cpu"].string = "2"  # requests stay 100m
+    def say(self, text: str) -> None:
+        """Print one timestamped progress line."""
+        print(f"[{time.monotonic() - self.start_time:6.1f}s] {text}", flush=True)
+
+    def run(self) -> None:
+        """Look four times a second until the run is over, then once more."""
+        while not self.done.wait(0.25):
+            self.tick()
+        self.tick()
+
+    def tick(self) -> None:
+        """Print what changed since the last look."""
+        for job in self.armada.jobs():
+            name = _task_name(job.annotations)
+            if self._jobs.get(job.job_id) != job.state.name:
+                self._jobs[job.job_id] = job.state.name
+                self.say(f"job  {job.job_id[-8:]}  {name:<18} {job.state.name}")
+            seen = self._lines.get(job.job_id, 0)
+            for line in job.log_lines[seen:]:
+                self.say(f"log  {job.job_id[-8:]}  {name:<18} | {line}")
+            self._lines[job.job_id] = len(job.log_lines)
+        ti, run = self._ti, self._run
         try:
-            client.submit_jobs(QUEUE, JOB_SET, [bad])
-            _say(start, "UNEXPECTED: a spec with requests != limits was accepted")
-            return 1
-        except grpc.RpcError as exc:
-            _say(start, f"bad spec refused: {exc.code().name}: {exc.details()}")
+            with self._session() as session:
+                ours = session.query(run.run_id).filter(
+                    run.dag_id == self.dag_id, run.start_date >= self._since
+                )
+                rows = (
+                    session.query(ti.task_id, ti.map_index, ti.state)
+                    .filter(ti.dag_id == self.dag_id, ti.run_id.in_(ours.scalar_subquery()))
+                    .all()
+                )
+        except Exception:  # the run holds the SQLite database right now; look next tick
+            return
+        for task_id, map_index, state in rows:
+            key, value = (task_id, map_index), str(state or "none")
+            if self._tasks.get(key) != value:
+                self._tasks[key] = value
+                name = task_id if map_index == -1 else f"{task_id}[{map_index}]"
+                self.say(f"task {name:<28} {value}")
 
-        items = [job_item(job, client_id=f"demo-{job.name}") for job in JOBS]
-        response = client.submit_jobs(QUEUE, JOB_SET, items)
-        ids = [item.job_id for item in response.job_response_items]
-        names = dict(zip(ids, (job.name for job in JOBS), strict=True))
-        _say(start, f"submitted {len(ids)} jobs in one request to queue {QUEUE!r}")
 
-        again = client.submit_jobs(QUEUE, JOB_SET, [items[1]]).job_response_items[0].job_id
-        _say(start, f"resubmitted client id demo-{JOBS[1].name}: same job id = {again == ids[1]}")
+def run_demo(dag_file: Path = DEFAULT_DAG_FILE, time_scale: float = 10.0) -> int:
+    """Run the example DAG; 0 when every task ended as intended."""
+    if not dag_file.exists():
+        print(f"error: {dag_file} not found; run `make demo` from the repository root")
+        return 2
+    start = time.monotonic()
+    with LocalArmada(queues=["demo"], time_scale=time_scale) as armada:
+        os.environ["AIRFLOW_CONN_ARMADA_DEFAULT"] = armada.airflow_connection(
+            lookout_url=LOOKOUT_URL
+        )
+        module = _load(dag_file)
+        external = job_request_item(
+            ["sh", "-c", "make-report"],
+            external_job_uri=module.EXTERNAL_JOB_URI,
+            annotations={"armada-hooks/runtime": "150s", "armada-hooks/log-lines": "2"},
+        )
+        armada.client().submit_jobs(module.QUEUE, module.EXTERNAL_JOB_SET, [external])
+        print(
+            f"local Armada on {armada.target} (x{time_scale:g} job time); running "
+            f"{module.dag.dag_id} with dag.test()",
+            flush=True,
+        )
+        from armada_hooks._compat import preload_dag_test
+        from armada_hooks.testing.dags import run_dag
 
-        ended: set[str] = set()
-        stream = client.get_job_events_stream(QUEUE, JOB_SET)
-        for message in stream:
-            event = client.unmarshal_event_response(message)
-            job_id = event.message.job_id
-            _say(start, f"{names.get(job_id, job_id):>15}  {event.type.value}")
-            if event.type.value in TERMINAL_EVENTS:
-                ended.add(job_id)
-            if len(ended) == len(ids):
-                client.unwatch_events(stream)
-                break
-        states = client.get_job_status(ids).job_states
-        final = {job_id: JobState(states[job_id]) for job_id in ids}
+        preload_dag_test()  # every Airflow import done here, before the progress thread
+        progress = Progress(armada, module.dag.dag_id, start)
+        progress.start()
 
-        errors = client.get_job_errors(ids).job_errors
-        print("\njob              job id                      expected   final      reason")
-        ok = True
-        for job, job_id in zip(JOBS, ids, strict=True):
-            state = final[job_id]
-            ok &= state == job.expect
-            mark = "ok" if state == job.expect else "MISMATCH"
-            print(
-                f"{job.name:<16} {job_id}  {job.expect.name:<10} {state.name:<10} "
-                f"{errors[job_id] or '-'}  [{mark}]"
-            )
-        logs = JobLogClient(armada.target, ids[0], disable_ssl=True).logs()
-        print(f"\nlog of {JOBS[0].name} via Binoculars:")
-        for line in logs:
-            print(f"  {line.timestamp}  {line.line}")
-        counts = armada.rpc_counts()
-        print(f"RPCs served: {dict(sorted(counts.items()))}")
-    print("demo passed" if ok else "demo FAILED: some jobs did not end as their annotations said")
+        try:
+            dag_run = run_dag(module.dag)
+        finally:
+            progress.done.set()
+            progress.join()
+        ok = _summary(armada, dag_run, module.EXPECTED)
+    took = time.monotonic() - start
+    print(f"\n{'demo passed' if ok else 'demo FAILED'} in {took:.1f}s", flush=True)
     return 0 if ok else 1
+
+
+def _summary(armada: LocalArmada, dag_run: Any, expected: dict[str, tuple[str, int]]) -> bool:
+    jobs: dict[str, list[JobSnapshot]] = {}
+    for snapshot in sorted(armada.jobs(), key=lambda j: j.submitted_ts):
+        jobs.setdefault(_task_name(snapshot.annotations), []).append(snapshot)
+    header = (
+        f"{'task':<16} {'state':<8} {'tries':>5} {'secs':>6}  {'job id':<26} "
+        f"{'job state':<10} lookout"
+    )
+    print("\n" + header + "\n" + "-" * len(header))
+    ok = True
+    for ti in sorted(dag_run.get_task_instances(), key=lambda t: (t.task_id, t.map_index)):
+        name = ti.task_id if ti.map_index == -1 else f"{ti.task_id}[{ti.map_index}]"
+        want_state, want_tries = expected.get(ti.task_id, ("success", 1))
+        state = str(ti.state)
+        good = state == want_state and ti.try_number == want_tries
+        ok &= good
+        mine = jobs.get(name, [])
+        if ti.task_id == "watch_external":
+            mine = jobs.get("(outside Airflow)", [])
+        job: JobSnapshot | None = mine[-1] if mine else None
+        print(
+            f"{name:<16} {state:<8} {ti.try_number:>5} {float(ti.duration or 0):>6.1f}  "
+            f"{job.job_id if job else '-':<26} {job.state.name if job else '-':<10} "
+            f"{lookout_job_url(LOOKOUT_URL, job.job_id) if job else '-'}"
+            f"{'' if good else f'   <-- expected {want_state} after {want_tries} tries'}"
+        )
+    return ok

@@ -143,16 +143,33 @@ def test_tls_dir_serves_tls_with_a_generated_ca(tmp_path: Path) -> None:
         assert excinfo.value.code() is grpc.StatusCode.UNAVAILABLE
 
 
-def test_demo_command_passes() -> None:
+def test_demo_command_runs_the_example_dag_and_passes() -> None:
+    root = Path(__file__).resolve().parent.parent
     result = subprocess.run(
-        [SCRIPT, "demo", "--time-scale", "20"], capture_output=True, text=True, timeout=120
+        [SCRIPT, "demo", "--time-scale", "20"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=root,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "bad spec refused: INVALID_ARGUMENT" in out
-    assert "same job id = True" in out
+    assert result.returncode == 0, out[-3000:] + result.stderr[-3000:]
     assert "demo passed" in out
-    assert "MISMATCH" not in out
-    assert "hello from a real process" in out
-    for state in ("SUCCEEDED", "FAILED", "REJECTED"):
-        assert state in out
+    assert "<-- expected" not in out
+    for task in ("fan_out[0]", "fan_out[2]", "train", "flaky", "watch_external", "bad_spec"):
+        assert re.search(rf"^{re.escape(task)}\s+(success|failed)\s+\d", out, re.M), task
+    assert re.search(r"^flaky\s+success\s+2\s", out, re.M)  # resubmitted on its retry
+    assert re.search(r"^bad_spec\s+failed\s+1\s", out, re.M)  # no retry for a bad spec
+    assert "epoch 4: loss 0.200" in out  # the real process's log, streamed
+    assert "http://localhost:8089/jobs/" in out
+
+
+def test_demo_says_where_the_dag_file_should_be(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [SCRIPT, "demo", "--dag-file", str(tmp_path / "missing.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "missing.py not found" in result.stdout

@@ -161,8 +161,10 @@ class ArmadaOperator(BaseOperator):
 
     def build_request(self, context: Context) -> submit_pb2.JobSubmitRequestItem:
         """The rendered request with this task instance's labels and annotations."""
-        request = self.job_request(context) if callable(self.job_request) else self.job_request
-        item = self.hook.build_job_request_item(_template_form(request))
+        request = self.job_request
+        if callable(request):  # not rendered (execute called directly): build it now
+            request = request(context=context)
+        item = self.hook.build_job_request_item(_template_form(request, allow_callable=False))
         ti = context.get("ti")
         dag_id, task_id, run_id, map_index, try_number = _identity(self, context)
         prefix = annotation_prefix()
@@ -344,15 +346,35 @@ def _identity(task: BaseOperator, context: Context) -> tuple[str, str, str, int,
     return str(dag_id), task.task_id, str(run_id), int(map_index), int(try_number)
 
 
-def _template_form(request: Any) -> Any:
-    """A request as templating sees it: a proto becomes its dict form; others pass through."""
+class _RequestFactory:
+    """A ``(context) -> request`` callable in the shape Airflow's templater calls.
+
+    Airflow renders a callable template field by calling it with ``context`` and
+    ``jinja_env`` and keeping the result, so rendering builds the request's dict form.
+    """
+
+    def __init__(self, factory: Callable[[Any], Any]) -> None:
+        self.factory = factory
+
+    def __call__(self, context: Any, jinja_env: Any = None) -> Any:
+        return _template_form(self.factory(context), allow_callable=False)
+
+    def __repr__(self) -> str:
+        return f"<job_request built by {getattr(self.factory, '__qualname__', self.factory)!r}>"
+
+
+def _template_form(request: Any, *, allow_callable: bool = True) -> Any:
+    """A request as templating sees it: a proto becomes its dict form, a callable a factory."""
     from armada_client.armada import submit_pb2
 
     if isinstance(request, submit_pb2.JobSubmitRequestItem):
         return json_format.MessageToDict(request)
-    if callable(request) or isinstance(request, Mapping):
+    if isinstance(request, Mapping | _RequestFactory):
         return request
+    if callable(request) and allow_callable:
+        return _RequestFactory(request)
     raise errors.ArmadaJobSpecError(
         "job_request must be a JobSubmitRequestItem, a dict in its JSON form, or a callable "
         f"(context) -> either; got {type(request).__name__}"
+        + (" from the callable" if not allow_callable else "")
     )

@@ -66,6 +66,8 @@ class JobSnapshot:
     client_id: str
     external_job_uri: str
     priority: float
+    annotations: dict[str, str] = dataclasses.field(default_factory=dict)
+    submitted_ts: float = 0.0
 
 
 def _snapshot(job: JobRecord) -> JobSnapshot:
@@ -81,6 +83,8 @@ def _snapshot(job: JobRecord) -> JobSnapshot:
         client_id=job.client_id,
         external_job_uri=job.external_job_uri,
         priority=job.priority,
+        annotations=dict(job.item.annotations),
+        submitted_ts=job.submitted_ts,
     )
 
 

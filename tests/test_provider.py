@@ -1,0 +1,194 @@
+"""Provider registration: the provider info, what Airflow's ProvidersManager makes of it,
+and that the modules a DAG file imports stay free of gRPC."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import airflow
+import jsonschema
+import pytest
+from airflow.providers_manager import ProvidersManager
+from airflow.sdk import BaseHook, BaseOperatorLink
+from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+
+import armada_hooks
+from armada_hooks.hooks.armada import ArmadaHook
+from armada_hooks.links.lookout import LookoutLink
+
+INFO = armada_hooks.get_provider_info()
+EXTRA_FIELDS = (
+    "tls",
+    "ca_cert",
+    "client_cert",
+    "client_key",
+    "rpc_timeout",
+    "lookout_url",
+    "binoculars_target",
+    "default_queue",
+)
+
+
+def import_string(path: str) -> object:
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def provider_entry_point() -> importlib.metadata.EntryPoint:
+    (entry_point,) = [
+        ep
+        for ep in importlib.metadata.entry_points(group="apache_airflow_provider")
+        if ep.value == "armada_hooks:get_provider_info"
+    ]
+    return entry_point
+
+
+# -- the provider info ------------------------------------------------------------------
+
+
+def test_provider_info_validates_against_airflows_schema() -> None:
+    schema_path = Path(airflow.__file__).parent / "provider_info.schema.json"
+    schema = json.loads(schema_path.read_text())
+    validator_class = jsonschema.validators.validator_for(schema)
+    validator_class.check_schema(schema)
+    errors = sorted(validator_class(schema).iter_errors(INFO), key=str)
+    assert not errors, [f"{list(e.absolute_path)}: {e.message}" for e in errors]
+    # The schema does catch a broken info (the check above can fail).
+    broken = {**INFO, "connection-types": [{"hook-class-name": 42}]}
+    assert list(validator_class(schema).iter_errors(broken))
+
+
+def test_package_name_and_version_are_the_installed_distributions() -> None:
+    entry_point = provider_entry_point()
+    assert entry_point.dist is not None
+    distribution = importlib.metadata.distribution(INFO["package-name"])
+    assert INFO["package-name"] == distribution.metadata["Name"] == entry_point.dist.name
+    assert INFO["versions"][0] == distribution.version == armada_hooks.__version__
+    assert entry_point.load()() == INFO
+
+
+def test_every_listed_module_imports_and_every_class_path_resolves() -> None:
+    modules = [
+        module
+        for kind in ("hooks", "operators", "sensors", "triggers")
+        for entry in INFO[kind]
+        for module in entry["python-modules"]
+    ]
+    assert modules == [
+        "armada_hooks.hooks.armada",
+        "armada_hooks.operators.armada",
+        "armada_hooks.sensors.armada",
+        "armada_hooks.triggers.armada",
+    ]
+    for module in modules:
+        importlib.import_module(module)
+
+    (connection_type,) = INFO["connection-types"]
+    hook_class = import_string(connection_type["hook-class-name"])
+    assert hook_class is ArmadaHook
+    assert issubclass(hook_class, BaseHook)
+    assert hook_class.conn_type == connection_type["connection-type"] == "armada"
+    assert hook_class.hook_name == connection_type["hook-name"]
+
+    assert INFO["extra-links"] == ["armada_hooks.links.lookout.LookoutLink"]
+    for path in INFO["extra-links"]:
+        link_class = import_string(path)
+        assert issubclass(link_class, BaseOperatorLink)
+        assert link_class is LookoutLink
+
+
+# -- what Airflow discovers -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def providers_manager() -> ProvidersManager:
+    return ProvidersManager()
+
+
+def test_providers_manager_discovers_the_provider_through_its_entry_point(
+    providers_manager,
+) -> None:
+    provider = providers_manager.providers["armada-hooks"]
+    assert provider.version == armada_hooks.__version__
+    assert provider.data["package-name"] == "armada-hooks"
+    assert provider.data["name"] == "Armada"
+
+
+def test_the_task_runtime_providers_manager_knows_the_armada_hook() -> None:
+    # ProvidersManager.hooks is deprecated in Airflow 3.3 in favour of the task SDK's
+    # ProvidersManagerTaskRuntime.hooks, which resolves connection types at run time.
+    runtime = ProvidersManagerTaskRuntime()
+    assert runtime.providers["armada-hooks"].version == armada_hooks.__version__
+    hook = runtime.hooks["armada"]
+    assert hook is not None
+    assert hook.hook_class_name == "armada_hooks.hooks.armada.ArmadaHook"
+    assert hook.connection_id_attribute_name == "armada_conn_id"
+    assert hook.hook_name == "Armada"
+    assert hook.package_name == "armada-hooks"
+    assert hook.connection_type == "armada"
+
+
+def test_connection_form_shows_the_armada_extras_and_hides_the_client_key(
+    providers_manager,
+) -> None:
+    widgets = {
+        name: widget
+        for name, widget in providers_manager.connection_form_widgets.items()
+        if name.startswith("extra__armada__")
+    }
+    assert set(widgets) == {f"extra__armada__{field}" for field in EXTRA_FIELDS}
+    for name, widget in widgets.items():
+        assert widget.hook_class_name == "armada_hooks.hooks.armada.ArmadaHook"
+        assert widget.package_name == "armada-hooks"
+        assert widget.is_sensitive is (name == "extra__armada__client_key"), name
+    assert widgets["extra__armada__lookout_url"].field["schema"]["title"] == "Lookout URL"
+    assert widgets["extra__armada__tls"].field["schema"]["type"] == ["boolean", "null"]
+
+
+def test_connection_form_relabels_the_password_as_the_bearer_token(providers_manager) -> None:
+    behaviour = providers_manager.field_behaviours["armada"]
+    assert behaviour["relabeling"] == {"password": "Bearer token"}
+    assert set(behaviour["hidden_fields"]) == {"schema", "login", "extra"}
+    assert behaviour["placeholders"]["host"] == "armada.example.com"
+    assert behaviour["placeholders"]["extra__armada__lookout_url"] == "https://lookout.example.com"
+
+
+def test_providers_manager_registers_the_lookout_link(providers_manager) -> None:
+    assert "armada_hooks.links.lookout.LookoutLink" in providers_manager.extra_links_class_names
+
+
+# -- DAG parsing stays light ------------------------------------------------------------
+
+
+def imported_after(*modules: str) -> set[str]:
+    """Top-level packages in ``sys.modules`` after importing ``modules`` in a new Python."""
+    code = (
+        "import importlib, json, sys\n"
+        f"for name in {list(modules)!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    return set(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def test_dag_facing_modules_do_not_import_grpc() -> None:
+    dag_facing = (
+        "armada_hooks.operators.armada",
+        "armada_hooks.sensors.armada",
+        "armada_hooks.links.lookout",
+        "armada_hooks.triggers.armada",
+    )
+    loaded = imported_after(*dag_facing)
+    assert set(dag_facing) <= loaded
+    assert not {m for m in loaded if m == "grpc" or m.startswith("grpc.")}
+    assert "armada_hooks.hooks.armada" not in loaded
+    # The check can see gRPC: the hook itself does load it.
+    assert "grpc" in imported_after("armada_hooks.hooks.armada")

@@ -603,14 +603,17 @@ class ArmadaHook(BaseHook):
         job_set_id = job_set_id or (submitted[1] if submitted else None)
         return (queue, job_set_id) if queue and job_set_id else None
 
-    def _lost_error(self, job_id: str, *, cancelled: bool) -> ArmadaJobLostError:
+    def _lost_error(
+        self, job_id: str, *, cancelled: bool, timeout: float | None = None
+    ) -> ArmadaJobLostError:
         action = (
             "it has been cancelled so that a retry cannot leave a twin behind"
             if cancelled
             else "pass queue and job_set_id so that the hook can cancel it"
         )
         return ArmadaJobLostError(
-            f"Armada job {job_id} is still UNKNOWN after {self.acknowledgement_timeout:g}s: "
+            f"Armada job {job_id} is still UNKNOWN after "
+            f"{self.acknowledgement_timeout if timeout is None else timeout:g}s: "
             f"Armada never acknowledged it (lost); {action}",
             job_id=job_id,
             state=JobState.UNKNOWN,

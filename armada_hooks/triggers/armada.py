@@ -120,34 +120,54 @@ class ArmadaJobTrigger(BaseTrigger):
         return ArmadaHook(self.armada_conn_id, acknowledgement_timeout=self.acknowledgement_timeout)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until the job ends; yield one event describing how."""
-        hook = self._hook()
-        fetcher = None
+        """Wait until the job ends (or reaches a target state); yield one event saying how.
+
+        Without log streaming the wait joins the loop's shared :class:`StatusPoller`: one
+        GetJobStatus per tick for every waiting trigger on the same connection.
+        """
         try:
-            await hook.aload_config()
-            while True:
-                state = await hook.aget_job_status(self.job_id)
-                if self.fetch_logs and (state is JobState.RUNNING or state in TERMINAL_STATES):
-                    fetcher = fetcher or hook.log_fetcher(self.job_id, self.log)
-                    await asyncio.to_thread(fetcher.fetch_once)
-                if state in TERMINAL_STATES or state.name in self.target_states:
-                    description = await hook.aget_job_description(self.job_id)
-                    yield _event(
-                        {
-                            "job_id": self.job_id,
-                            "state": description.state.name,
-                            "reason": description.reason,
-                            "description": description.to_dict(),
-                            "error": None,
-                        }
-                    )
-                    return
-                if state is JobState.UNKNOWN and self._lost():
-                    yield _event(await self._give_up_lost(hook))
-                    return
-                await asyncio.sleep(self.poll_interval)
+            if self.fetch_logs:
+                hook = self._hook()
+                await hook.aload_config()
+                state = await self._poll_alone(hook)
+            else:  # the poller's hook: the connection is loaded once for all triggers
+                from armada_hooks.triggers.poller import StatusPoller
+
+                poller = StatusPoller.for_connection(self.armada_conn_id)
+                hook = poller.hook
+                state = await poller.wait(self.job_id, self.poll_interval, self._wait_over)
+            if state is JobState.UNKNOWN:  # only a lost job ends the wait while UNKNOWN
+                yield _event(await self._give_up_lost(hook))
+                return
+            description = await hook.aget_job_description(self.job_id)
+            yield _event(
+                {
+                    "job_id": self.job_id,
+                    "state": description.state.name,
+                    "reason": description.reason,
+                    "description": description.to_dict(),
+                    "error": None,
+                }
+            )
         except ArmadaError as exc:
             yield _event(error_payload(self.job_id, exc))
+
+    def _wait_over(self, state: JobState) -> bool:
+        if state in TERMINAL_STATES or state.name in self.target_states:
+            return True
+        return state is JobState.UNKNOWN and self._lost()
+
+    async def _poll_alone(self, hook: Any) -> JobState:
+        """Poll this job by itself, streaming its log into the task log as it runs."""
+        fetcher = None
+        while True:
+            state = await hook.aget_job_status(self.job_id)
+            if state is JobState.RUNNING or state in TERMINAL_STATES:
+                fetcher = fetcher or hook.log_fetcher(self.job_id, self.log)
+                await asyncio.to_thread(fetcher.fetch_once)
+            if self._wait_over(state):
+                return JobState(state)
+            await asyncio.sleep(self.poll_interval)
 
     def _lost(self) -> bool:
         return time.time() - self.submitted_at >= self.acknowledgement_timeout
@@ -156,7 +176,10 @@ class ArmadaJobTrigger(BaseTrigger):
         cancelled = bool(self.queue and self.job_set_id)
         if cancelled:
             await hook.acancel_job(self.queue, self.job_set_id, self.job_id)
-        return error_payload(self.job_id, hook._lost_error(self.job_id, cancelled=cancelled))
+        lost = hook._lost_error(
+            self.job_id, cancelled=cancelled, timeout=self.acknowledgement_timeout
+        )
+        return error_payload(self.job_id, lost)
 
     async def on_kill(self) -> None:
         """A user marked the deferred task failed or cleared it: cancel the Armada job."""

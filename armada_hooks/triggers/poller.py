@@ -1,0 +1,143 @@
+"""One status poller per event loop and connection, shared by every waiting trigger.
+
+Each tick sends one GetJobStatus for the jobs whose triggers are due (chunks of 500 are
+asked concurrently by the hook), wakes only the triggers whose wait is over, and stops
+when nobody waits. Each trigger keeps its own poll interval (a trigger asking for 60 s
+is not polled every second); a trigger due within ``EARLY`` of its interval rides along
+with the current tick, so triggers stay batched; the pause between ticks carries up to
+``JITTER`` extra so that many triggerer processes don't poll in step. An RPC error is
+retried by the hook per batch, never once per trigger; if it persists, every trigger of
+that batch gets the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from armada_hooks.states import JobState
+
+if TYPE_CHECKING:
+    from armada_hooks.hooks.armada import ArmadaHook
+
+JITTER = 0.1  # a pause between ticks is stretched by up to this fraction
+EARLY = 0.2  # a trigger is polled up to this fraction of its interval early, to batch
+FIRST_POLL_WINDOW = 0.025  # seconds new triggers gather before their first, shared poll
+_POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, StatusPoller]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@dataclass(eq=False)
+class _Waiter:
+    job_id: str
+    interval: float
+    done: Callable[[JobState], bool]
+    future: asyncio.Future[JobState]
+    next_due: float = field(default=0.0)
+    polled: bool = False
+
+    def due(self, now: float) -> bool:
+        """Whether this trigger's job goes into the tick at ``now``."""
+        if self.future.done():
+            return False
+        early = EARLY * self.interval if self.polled else FIRST_POLL_WINDOW
+        return self.next_due - early <= now
+
+
+class StatusPoller:
+    """Batches the status polls of every trigger on one event loop for one connection."""
+
+    def __init__(self, hook: ArmadaHook) -> None:
+        self.hook = hook
+        self._waiters: set[_Waiter] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self.ticks = 0
+
+    @classmethod
+    def for_connection(cls, conn_id: str, retries: int | None = None) -> StatusPoller:
+        """The running loop's poller for ``conn_id`` (created on first use)."""
+        loop = asyncio.get_running_loop()
+        pollers = _POLLERS.setdefault(loop, {})
+        if conn_id not in pollers:
+            from armada_hooks.hooks.armada import ArmadaHook
+
+            pollers[conn_id] = cls(ArmadaHook(conn_id, status_retries=retries))
+        return pollers[conn_id]
+
+    @property
+    def waiting(self) -> int:
+        """How many waits are registered."""
+        return len(self._waiters)
+
+    async def wait(
+        self, job_id: str, interval: float, done: Callable[[JobState], bool]
+    ) -> JobState:
+        """Poll ``job_id`` (now, then every ``interval``) until ``done(state)``; that state."""
+        loop = asyncio.get_running_loop()
+        first = loop.time() + FIRST_POLL_WINDOW  # triggers starting together share a poll
+        waiter = _Waiter(job_id, interval, done, loop.create_future(), next_due=first)
+        self._waiters.add(waiter)
+        if self._task is None or self._task.done():  # no await before this: one task only
+            self._task = loop.create_task(self._run(), name="armada-status-poller")
+        self._wake.set()
+        try:
+            return await waiter.future
+        finally:
+            self._waiters.discard(waiter)  # a cancelled trigger leaves the set at once
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await self.hook.aload_config()
+        except Exception as exc:  # no connection: every waiting trigger hears why
+            self._fail([w for w in self._waiters if not w.future.done()], exc)
+            return
+        while self._waiters:
+            now = loop.time()
+            due = [w for w in self._waiters if w.due(now)]
+            if due:
+                await self._poll(due)
+            pending = [w.next_due for w in self._waiters if not w.future.done()]
+            if not pending:
+                await asyncio.sleep(0)  # let resolved waiters unregister
+                continue
+            self._wake.clear()
+            delay = max(0.0, min(pending) - loop.time()) * random.uniform(1.0, 1.0 + JITTER)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+
+    @staticmethod
+    def _fail(waiters: list[_Waiter], exc: Exception) -> None:
+        for waiter in waiters:
+            if not waiter.future.done():
+                waiter.future.set_exception(exc)
+
+    async def _poll(self, due: list[_Waiter]) -> None:
+        self.ticks += 1
+        try:
+            states = await self.hook.aget_job_statuses({w.job_id for w in due})
+        except Exception as exc:  # the hook already retried this batch
+            self._fail(due, exc)
+            return
+        now = asyncio.get_running_loop().time()
+        for waiter in due:
+            waiter.polled = True
+            state = states.get(waiter.job_id, JobState.UNKNOWN)
+            if waiter.future.done():
+                continue
+            try:
+                finished = waiter.done(state)
+            except Exception as exc:  # a trigger's own check failed: that trigger's error
+                waiter.future.set_exception(exc)
+                continue
+            if finished:
+                waiter.future.set_result(state)
+            else:
+                waiter.next_due = now + waiter.interval

@@ -1,0 +1,117 @@
+"""The shared status poller: many waiting triggers, few status RPCs, each its own event."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import grpc
+import pytest
+
+from armada_hooks.testing import job_request_item
+from armada_hooks.triggers.armada import ArmadaJobTrigger
+from armada_hooks.triggers.poller import EARLY, StatusPoller
+
+pytestmark = pytest.mark.local_armada(time_scale=20)
+
+
+def submit_many(armada, n: int, **annotations: str) -> list[str]:
+    client, ids = armada.client(), []
+    for start in range(0, n, 500):
+        items = [job_request_item(annotations=annotations) for _ in range(min(500, n - start))]
+        ids += [r.job_id for r in client.submit_jobs("default", "set", items).job_response_items]
+    return ids
+
+
+async def first_event(trigger: ArmadaJobTrigger) -> dict:
+    async for event in trigger.run():
+        return event.payload
+    raise AssertionError("no event")
+
+
+async def test_1200_triggers_each_get_their_own_jobs_event_from_few_rpcs(
+    local_armada, local_armada_connection
+):
+    failing = set(submit_many(local_armada, 200, **{"armada-hooks/outcome": "failed"}))
+    ids = submit_many(local_armada, 1000, **{"armada-hooks/runtime": "20s"}) + sorted(failing)
+    local_armada.reset_rpc_counts()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    interval = 0.5
+    payloads = await asyncio.wait_for(
+        asyncio.gather(*(first_event(ArmadaJobTrigger(i, poll_interval=interval)) for i in ids)),
+        timeout=120,
+    )
+    elapsed = loop.time() - started
+    assert [p["job_id"] for p in payloads] == ids
+    assert all(p["error"] is None for p in payloads)
+    assert {p["job_id"] for p in payloads if p["state"] == "FAILED"} == failing
+    assert all(p["state"] == "SUCCEEDED" for p in payloads if p["job_id"] not in failing)
+    # Batched: at most ceil(N/500) RPCs per tick and a tick every (1 - EARLY) interval at
+    # the most, plus start-up ticks while 1,200 triggers join; per-job polling would need
+    # N per interval (thousands here).
+    chunks = math.ceil(len(ids) / 500)
+    ticks = elapsed / (interval * (1 - EARLY)) + 20
+    polls = local_armada.rpc_count("GetJobStatus")
+    assert polls <= chunks * ticks
+    assert polls < len(ids) * elapsed / interval / 20
+    assert StatusPoller.for_connection("armada_default").waiting == 0
+
+
+async def test_each_trigger_keeps_its_own_interval(local_armada, local_armada_connection):
+    fast, slow = submit_many(local_armada, 2, **{"armada-hooks/runtime": "1h"})
+    poller = StatusPoller.for_connection("armada_default")
+    seen: dict[str, int] = {fast: 0, slow: 0}
+
+    def counting(job_id):
+        def done(state):
+            seen[job_id] += 1
+            return False
+
+        return done
+
+    waits = [
+        asyncio.ensure_future(poller.wait(fast, 0.1, counting(fast))),
+        asyncio.ensure_future(poller.wait(slow, 60, counting(slow))),
+    ]
+    await asyncio.sleep(2)
+    for wait in waits:
+        wait.cancel()
+    await asyncio.gather(*waits, return_exceptions=True)
+    assert seen[fast] >= 10
+    assert seen[slow] == 1  # polled once at start, not every tick of the fast one
+    assert poller.waiting == 0  # cancelled waits leave the set
+
+
+async def test_one_failure_is_retried_once_for_the_whole_batch(
+    local_armada, local_armada_connection
+):
+    ids = submit_many(local_armada, 50, **{"armada-hooks/runtime": "0"})
+    for job_id in ids:
+        local_armada.wait_for_state(job_id)
+    local_armada.reset_rpc_counts()
+    local_armada.faults.fail("GetJobStatus", grpc.StatusCode.UNAVAILABLE, times=1)
+    poller = StatusPoller.for_connection("armada_default")
+    payloads = await asyncio.gather(
+        *(first_event(ArmadaJobTrigger(i, poll_interval=30)) for i in ids)
+    )
+    assert all(p["state"] == "SUCCEEDED" for p in payloads)
+    # The injected failure cost one retry of its batch, not one per trigger: every batch
+    # sent one GetJobStatus, plus one retry. 50 triggers starting together share a batch
+    # or two (two when a loaded machine spreads their start past the first-poll window).
+    assert 1 <= poller.ticks <= 2
+    assert local_armada.rpc_count("GetJobStatus") == poller.ticks + 1
+
+
+async def test_a_persistent_error_reaches_every_trigger_of_the_batch(
+    local_armada, local_armada_connection
+):
+    ids = submit_many(local_armada, 5)
+    local_armada.reset_rpc_counts()
+    local_armada.faults.fail("GetJobStatus", grpc.StatusCode.PERMISSION_DENIED, times=100)
+    payloads = await asyncio.gather(
+        *(first_event(ArmadaJobTrigger(i, poll_interval=30)) for i in ids)
+    )
+    assert {p["error"]["type"] for p in payloads} == {"ArmadaAuthError"}
+    assert all(p["error"]["fatal"] for p in payloads)
+    assert local_armada.rpc_count("GetJobStatus") == 1  # fatal: not retried, one for all

@@ -186,11 +186,7 @@ class ArmadaHook(BaseHook):
         except ArmadaError:
             raise
         except Exception as exc:
-            env = f"AIRFLOW_CONN_{self.armada_conn_id.upper()}"
-            raise ArmadaConnectionError(
-                f"Airflow connection {self.armada_conn_id!r} could not be loaded ({exc}); "
-                f"define it, e.g. {env}='armada://armada.example.com:50051'"
-            ) from exc
+            raise self._unloadable(exc) from exc
         return ArmadaConnectionConfig.from_connection(conn)
 
     async def aload_config(self) -> ArmadaConnectionConfig:
@@ -199,13 +195,16 @@ class ArmadaHook(BaseHook):
             try:
                 conn = await self.aget_connection(self.armada_conn_id)
             except Exception as exc:
-                env = f"AIRFLOW_CONN_{self.armada_conn_id.upper()}"
-                raise ArmadaConnectionError(
-                    f"Airflow connection {self.armada_conn_id!r} could not be loaded ({exc}); "
-                    f"define it, e.g. {env}='armada://armada.example.com:50051'"
-                ) from exc
+                raise self._unloadable(exc) from exc
             self.__dict__["config"] = ArmadaConnectionConfig.from_connection(conn)
         return self.config
+
+    def _unloadable(self, exc: Exception) -> ArmadaConnectionError:
+        env = f"AIRFLOW_CONN_{self.armada_conn_id.upper()}"
+        return ArmadaConnectionError(
+            f"Airflow connection {self.armada_conn_id!r} could not be loaded ({exc}); "
+            f"define it, e.g. {env}='armada://armada.example.com:50051'"
+        )
 
     @property
     def client(self) -> ArmadaProtocol:
@@ -552,8 +551,8 @@ class ArmadaHook(BaseHook):
             reason = errors.job_errors.get(job_id, "")
         return parse_job_details(details, reason)
 
-    def find_job_by_external_uri(self, queue: str, job_set_id: str, uri: str) -> str | None:
-        """The newest job of (queue, job set) submitted with ``uri``, or None."""
+    def find_jobs_by_external_uri(self, queue: str, job_set_id: str, uri: str) -> list[str]:
+        """Every job of (queue, job set) submitted with ``uri``, oldest first."""
         response = self._call(
             "GetJobStatusUsingExternalJobUri",
             self.client.get_job_status_by_external_job_uri,
@@ -562,16 +561,17 @@ class ArmadaHook(BaseHook):
             uri,
             queue=queue,
         )
-        return self._newest(list(getattr(response, "job_states", {})))
+        ids = list(getattr(response, "job_states", {}))
+        if len(ids) > 1:
+            details = self._call("GetJobDetails", self.client.get_job_details, ids).job_details
+            stamps = {i: d.submitted_ts.ToNanoseconds() for i, d in details.items()}
+            ids.sort(key=lambda i: (stamps.get(i, -1), i))
+        return ids
 
-    def _newest(self, job_ids: list[str]) -> str | None:
-        if len(job_ids) <= 1:
-            return job_ids[0] if job_ids else None
-        details = self._call("GetJobDetails", self.client.get_job_details, job_ids).job_details
-        return max(
-            job_ids,
-            key=lambda i: (details[i].submitted_ts.ToNanoseconds() if i in details else -1, i),
-        )
+    def find_job_by_external_uri(self, queue: str, job_set_id: str, uri: str) -> str | None:
+        """The newest job of (queue, job set) submitted with ``uri``, or None."""
+        ids = self.find_jobs_by_external_uri(queue, job_set_id, uri)
+        return ids[-1] if ids else None
 
     # -- polling and waiting ----------------------------------------------------------
 

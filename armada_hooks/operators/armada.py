@@ -281,19 +281,7 @@ class ArmadaOperator(BaseOperator):
 
     def _previous_jobs(self, context: Context, queue: str, job_set_id: str, uri: str) -> list[str]:
         """Earlier jobs of this task instance, oldest first (Armada's and Airflow's record)."""
-        found = self.hook._call(  # all jobs with the URI, not only the newest
-            "GetJobStatusUsingExternalJobUri",
-            self.hook.client.get_job_status_by_external_job_uri,
-            queue,
-            job_set_id,
-            uri,
-            queue=queue,
-        )
-        ids = list(getattr(found, "job_states", {}))
-        if len(ids) > 1:
-            details = self.hook._call("GetJobDetails", self.hook.client.get_job_details, ids)
-            stamps = {i: d.submitted_ts.ToNanoseconds() for i, d in details.job_details.items()}
-            ids.sort(key=lambda i: (stamps.get(i, -1), i))
+        ids = self.hook.find_jobs_by_external_uri(queue, job_set_id, uri)
         store = task_state_store(context)
         stored = store.get(STATE_STORE_KEY) if store is not None else None
         if stored and stored not in ids:

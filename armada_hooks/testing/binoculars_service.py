@@ -16,9 +16,7 @@ from armada_client.armada import binoculars_pb2, binoculars_pb2_grpc
 
 if TYPE_CHECKING:
     from armada_hooks.testing.core import Core
-from armada_hooks.timestamps import parse_rfc3339, rfc3339_nano, whole_seconds
-
-__all__ = ["BinocularsService", "parse_rfc3339", "rfc3339_nano", "whole_seconds"]
+from armada_hooks.timestamps import rfc3339_nano, whole_seconds
 
 
 class BinocularsService(binoculars_pb2_grpc.BinocularsServicer):

@@ -8,10 +8,10 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from armada_hooks.testing.binoculars_service import parse_rfc3339, rfc3339_nano
 from armada_hooks.testing.records import new_job_id
 from armada_hooks.testing.store import message_id, message_seq
 from armada_hooks.testing.validation import quantity_value
+from armada_hooks.timestamps import parse_rfc3339, rfc3339_nano
 
 EPOCH_SECONDS = st.floats(min_value=0, max_value=4_102_444_800, allow_nan=False)
 RFC3339_NANO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")

@@ -48,8 +48,22 @@ pytest: setup
 
 test: lint typecheck pytest
 
-bench: setup
+# Benchmarks: our env plus matplotlib, and a separate env for Armada's own operator
+# (armada-airflow pins Airflow < 3.3, so it cannot share ours).
+BENCH_ENV := .bench/armada-airflow
+
+$(VENV)/.bench-synced: $(VENV)/.synced
+	$(UV) sync --frozen --group bench
+	@touch $@
+
+$(BENCH_ENV)/.installed: $(UV) bench/armada-airflow-requirements.txt
+	$(UV) venv --quiet --allow-existing --python $(shell command -v $(PYTHON)) $(BENCH_ENV)
+	$(UV) pip install --quiet --python $(BENCH_ENV)/bin/python -r bench/armada-airflow-requirements.txt
+	@touch $@
+
+bench: setup $(VENV)/.bench-synced $(BENCH_ENV)/.installed
 	$(BIN)/python bench/local_armada.py
+	$(BIN)/python bench/waiting.py
 
 clean:
-	rm -rf $(TOOLS) $(VENV) $(AIRFLOW_HOME) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(TOOLS) $(VENV) $(AIRFLOW_HOME) .bench .pytest_cache .mypy_cache .ruff_cache

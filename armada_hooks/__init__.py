@@ -70,6 +70,11 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "host:port per cluster; {cluster} is replaced.",
                     },
                     "default_queue": {"label": "Default queue", "schema": _TEXT},
+                    "event_mode": {
+                        "label": "Follow job-set events",
+                        "schema": {"type": ["boolean", "null"], "default": False},
+                        "description": "Deferred waits follow event streams instead of polling.",
+                    },
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "login", "extra"],

@@ -31,6 +31,7 @@ EXTRA_FIELDS = (
     "lookout_url",
     "binoculars_target",
     "default_queue",
+    "event_mode",
 )
 
 

@@ -94,6 +94,10 @@ def _details(exc: BaseException) -> str:
     return str(exc)
 
 
+def _failed(task: asyncio.Future[Any]) -> bool:
+    return task.done() and (task.cancelled() or task.exception() is not None)
+
+
 class ArmadaHook(BaseHook):
     """Talks to Armada over an ``armada`` Airflow connection (or any client you pass in).
 
@@ -175,6 +179,7 @@ class ArmadaHook(BaseHook):
         self._submitted: dict[str, tuple[str, str, float]] = {}
         self._seen: dict[str, JobState] = {}  # last state logged per job
         self._log_clients: dict[str, LogProtocol | None] = {}
+        self._config_loading: asyncio.Task[ArmadaConnectionConfig] | None = None
 
     # -- connection and clients ------------------------------------------------------
 
@@ -190,14 +195,24 @@ class ArmadaHook(BaseHook):
         return ArmadaConnectionConfig.from_connection(conn)
 
     async def aload_config(self) -> ArmadaConnectionConfig:
-        """Load the connection without blocking the event loop (triggers call this first)."""
+        """Load the connection without blocking the event loop (triggers call this first).
+
+        Concurrent callers share one lookup; a failed lookup is tried again by the next call.
+        """
         if "config" not in self.__dict__:
-            try:
-                conn = await self.aget_connection(self.armada_conn_id)
-            except Exception as exc:
-                raise self._unloadable(exc) from exc
-            self.__dict__["config"] = ArmadaConnectionConfig.from_connection(conn)
+            loading = self._config_loading
+            loop = asyncio.get_running_loop()
+            if loading is None or loading.get_loop() is not loop or _failed(loading):
+                loading = self._config_loading = loop.create_task(self._fetch_config())
+            self.__dict__.setdefault("config", await asyncio.shield(loading))
         return self.config
+
+    async def _fetch_config(self) -> ArmadaConnectionConfig:
+        try:
+            conn = await self.aget_connection(self.armada_conn_id)
+        except Exception as exc:
+            raise self._unloadable(exc) from exc
+        return ArmadaConnectionConfig.from_connection(conn)
 
     def _unloadable(self, exc: Exception) -> ArmadaConnectionError:
         env = f"AIRFLOW_CONN_{self.armada_conn_id.upper()}"
@@ -777,16 +792,39 @@ class ArmadaHook(BaseHook):
 
     async def aget_job_description(self, job_id: str) -> JobDescription:
         """Async :meth:`get_job_description`."""
+        return (await self.aget_job_descriptions([job_id]))[job_id]
+
+    async def aget_job_descriptions(self, job_ids: Iterable[str]) -> dict[str, JobDescription]:
+        """Descriptions of many jobs; unknown ids read UNKNOWN.
+
+        One GetJobDetails per 500 ids (chunks asked concurrently), and one GetJobErrors
+        per 500 failed jobs for their reasons.
+        """
+        ids = list(dict.fromkeys(job_ids))
         client = self.async_client
-        response = await self._acall("GetJobDetails", client.get_job_details, [job_id])
-        if job_id not in response.job_details:
-            return JobDescription(job_id=job_id, state=JobState.UNKNOWN)
-        details = response.job_details[job_id]
-        reason = ""
-        if JobState(details.state) in FAILURE_STATES:
-            errors = await self._acall("GetJobErrors", client.get_job_errors, [job_id])
-            reason = errors.job_errors.get(job_id, "")
-        return parse_job_details(details, reason)
+        chunks = [ids[i : i + MAX_QUERY_IDS] for i in range(0, len(ids), MAX_QUERY_IDS)]
+        responses = await asyncio.gather(
+            *(self._acall("GetJobDetails", client.get_job_details, chunk) for chunk in chunks)
+        )
+        details = {k: v for response in responses for k, v in response.job_details.items()}
+        failed = [j for j in ids if j in details and JobState(details[j].state) in FAILURE_STATES]
+        reasons: dict[str, str] = {}
+        if failed:
+            errors = await asyncio.gather(
+                *(
+                    self._acall(
+                        "GetJobErrors", client.get_job_errors, failed[i : i + MAX_QUERY_IDS]
+                    )
+                    for i in range(0, len(failed), MAX_QUERY_IDS)
+                )
+            )
+            reasons = {k: v for response in errors for k, v in response.job_errors.items()}
+        return {
+            j: parse_job_details(details[j], reasons.get(j, ""))
+            if j in details
+            else JobDescription(job_id=j, state=JobState.UNKNOWN)
+            for j in ids
+        }
 
     async def acheck_job_success(self, job_id: str) -> bool:
         """Async :meth:`check_job_success`."""

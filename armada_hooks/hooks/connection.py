@@ -14,6 +14,8 @@ extra ``lookout_url``     Armada's Lookout UI, for links (``https://lookout.exam
 extra ``binoculars_target``  Binoculars endpoint per cluster, a template with
                           ``{cluster}`` (``binoculars-{cluster}.example.com:443``)
 extra ``default_queue``   queue used when an operator names none
+extra ``event_mode``      ``true``: deferred waits follow job-set event streams instead of
+                          polling (triggers may still choose; default ``false``)
 ========================  ==============================================================
 
 Extras may also be spelled ``extra__armada__<name>`` (older Airflow UIs).
@@ -44,6 +46,7 @@ EXTRA_FIELDS = (
     "lookout_url",
     "binoculars_target",
     "default_queue",
+    "event_mode",
 )
 
 
@@ -63,6 +66,7 @@ class ArmadaConnectionConfig:
     lookout_url: str | None = None
     binoculars_target: str | None = None
     default_queue: str | None = None
+    event_mode: bool = False
 
     @property
     def target(self) -> str:
@@ -119,6 +123,9 @@ class ArmadaConnectionConfig:
         if (ca_cert or client_cert) and not tls:
             raise fail("tls", "must be true when certificates are configured")
         binoculars = str(extras.get("binoculars_target") or "").strip() or None
+        event_mode = _bool(
+            extras.get("event_mode", False), fail("event_mode", "must be true or false")
+        )
         return cls(
             conn_id=conn_id,
             host=host,
@@ -132,6 +139,7 @@ class ArmadaConnectionConfig:
             lookout_url=str(extras.get("lookout_url") or "").rstrip("/") or None,
             binoculars_target=binoculars,
             default_queue=str(extras.get("default_queue") or "").strip() or None,
+            event_mode=event_mode,
         )
 
 

@@ -83,6 +83,8 @@ class ArmadaOperator(BaseOperator):
     :param poll_interval: seconds between status polls while waiting.
     :param wait_for_completion: False returns the job id as soon as it is submitted.
     :param fetch_logs: stream the container log into the task log while the job runs.
+    :param event_mode: deferred, follow the job set's events instead of polling
+        (default: the connection's ``event_mode`` extra).
     :param reattach_policy: on a retry, whether to reattach to this task's previous job
         (``"always"``, ``"never"``, ``"running_or_succeeded"``, or ``(state, context) ->
         bool``); declining submits a fresh job.
@@ -119,6 +121,7 @@ class ArmadaOperator(BaseOperator):
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         wait_for_completion: bool = True,
         fetch_logs: bool = True,
+        event_mode: bool | None = None,
         reattach_policy: ReattachPolicy = "running_or_succeeded",
         acknowledgement_timeout: float = DEFAULT_ACKNOWLEDGEMENT_TIMEOUT,
         dry_run: bool = False,
@@ -137,6 +140,7 @@ class ArmadaOperator(BaseOperator):
         self.poll_interval = poll_interval
         self.wait_for_completion = wait_for_completion
         self.fetch_logs = fetch_logs
+        self.event_mode = event_mode
         if not callable(reattach_policy) and reattach_policy not in REATTACH_POLICIES:
             raise ValueError(
                 f"reattach_policy must be one of {REATTACH_POLICIES} or a callable, "
@@ -226,6 +230,7 @@ class ArmadaOperator(BaseOperator):
                     acknowledgement_timeout=self.acknowledgement_timeout,
                     submitted_at=time.time(),
                     fetch_logs=self.fetch_logs,
+                    event_mode=self.event_mode,
                 ),
                 method_name="execute_complete",
             )

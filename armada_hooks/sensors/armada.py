@@ -41,6 +41,8 @@ class ArmadaJobSensor(BaseSensorOperator):
     :param target_states: states that satisfy the sensor (default: SUCCEEDED).
     :param armada_conn_id: the ``armada`` Airflow connection.
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
+    :param event_mode: deferred, follow the job set's events instead of polling (needs
+        ``armada_queue`` and ``job_set_id``; default: the connection's ``event_mode``).
     """
 
     template_fields: Sequence[str] = ("job_id", "external_job_uri", "armada_queue", "job_set_id")
@@ -55,6 +57,7 @@ class ArmadaJobSensor(BaseSensorOperator):
         target_states: Iterable[JobState | str] = (JobState.SUCCEEDED,),
         armada_conn_id: str = "armada_default",
         deferrable: bool | None = None,
+        event_mode: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -73,6 +76,7 @@ class ArmadaJobSensor(BaseSensorOperator):
             raise ValueError("target_states must name at least one state")
         self.armada_conn_id = armada_conn_id
         self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.event_mode = event_mode
 
     @cached_property
     def hook(self) -> ArmadaHook:
@@ -146,6 +150,7 @@ class ArmadaJobSensor(BaseSensorOperator):
                 job_set_id=self.job_set_id,
                 poll_interval=self.poke_interval,
                 target_states=[s.name for s in self.target_states],
+                event_mode=self.event_mode,
             ),
             method_name="execute_complete",
             timeout=remaining,

@@ -10,8 +10,10 @@ and its ``__dict__`` equals its constructor kwargs, so it can be rebuilt from ei
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -58,6 +60,10 @@ class ArmadaJobTrigger(BaseTrigger):
     :param fetch_logs: stream the job's container log into the task log while deferred.
     :param target_states: state names that also end the wait (a sensor waiting for
         RUNNING); the job ending always does.
+    :param event_mode: follow the job set's event stream instead of polling (needs
+        ``queue`` and ``job_set_id``); ``None`` takes the connection's ``event_mode``.
+        A stream that fails for good, or a job with no event by its acknowledgement
+        deadline, falls back to polling.
     """
 
     # BaseTrigger.__init__ stores these runtime fields per instance; keeping their defaults
@@ -79,6 +85,7 @@ class ArmadaJobTrigger(BaseTrigger):
         submitted_at: float | None = None,
         fetch_logs: bool = False,
         target_states: list[str] | None = None,
+        event_mode: bool | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         for name in _RUNTIME_FIELDS:
@@ -96,6 +103,7 @@ class ArmadaJobTrigger(BaseTrigger):
         self.submitted_at = float(submitted_at) if submitted_at is not None else time.time()
         self.fetch_logs = fetch_logs
         self.target_states = [JobState[name].name for name in target_states or []]
+        self.event_mode = None if event_mode is None else bool(event_mode)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and plain kwargs: everything needed to rebuild this trigger."""
@@ -111,6 +119,7 @@ class ArmadaJobTrigger(BaseTrigger):
                 "submitted_at": self.submitted_at,
                 "fetch_logs": self.fetch_logs,
                 "target_states": self.target_states,
+                "event_mode": self.event_mode,
             },
         )
 
@@ -123,23 +132,26 @@ class ArmadaJobTrigger(BaseTrigger):
         """Wait until the job ends (or reaches a target state); yield one event saying how.
 
         Without log streaming the wait joins the loop's shared :class:`StatusPoller`: one
-        GetJobStatus per tick for every waiting trigger on the same connection.
+        GetJobStatus per tick for every waiting trigger on the same connection. In event
+        mode it joins the loop's :class:`EventWatch` instead: one event stream per job set.
         """
         try:
-            if self.fetch_logs:
-                hook = self._hook()
-                await hook.aload_config()
-                state = await self._poll_alone(hook)
-            else:  # the poller's hook: the connection is loaded once for all triggers
-                from armada_hooks.triggers.poller import StatusPoller
+            from armada_hooks.triggers.poller import StatusPoller
 
-                poller = StatusPoller.for_connection(self.armada_conn_id)
-                hook = poller.hook
-                state = await poller.wait(self.job_id, self.poll_interval, self._wait_over)
+            # The loop's shared hook: the connection is loaded once for all triggers.
+            poller = StatusPoller.for_connection(self.armada_conn_id)
+            hook = poller.hook
+            if self.fetch_logs:
+                state = await self._wait_streaming_logs(hook)
+            else:
+                state = await self._wait_for(hook, self._wait_over)
             if state is JobState.UNKNOWN:  # only a lost job ends the wait while UNKNOWN
                 yield _event(await self._give_up_lost(hook))
                 return
-            description = await hook.aget_job_description(self.job_id)
+            description = await poller.describe(self.job_id)  # batched with others
+            if state in TERMINAL_STATES and description.state not in TERMINAL_STATES:
+                # Armada's query API can lag its event stream: the event is the news.
+                description = dataclasses.replace(description, state=state)
             yield _event(
                 {
                     "job_id": self.job_id,
@@ -152,22 +164,63 @@ class ArmadaJobTrigger(BaseTrigger):
         except ArmadaError as exc:
             yield _event(error_payload(self.job_id, exc))
 
+    async def _wait_for(self, hook: Any, done: Callable[[JobState], bool]) -> JobState:
+        """The first state where ``done``: from the job set's events, or else polled."""
+        from armada_hooks.triggers.poller import StatusPoller
+
+        state = await self._follow_events(hook, done)
+        if state is None:
+            poller = StatusPoller.for_connection(self.armada_conn_id)
+            state = await poller.wait(self.job_id, self.poll_interval, done)
+        return state
+
+    async def _wait_streaming_logs(self, hook: Any) -> JobState:
+        """Wait as usual; once the job runs, copy its log into the task log meanwhile."""
+        started = await self._wait_for(hook, lambda s: s is JobState.RUNNING or self._wait_over(s))
+        fetcher = hook.log_fetcher(self.job_id, self.log)
+        if self._wait_over(started):
+            if started in TERMINAL_STATES:
+                await asyncio.to_thread(fetcher.fetch_once)
+            return started
+        stop = asyncio.Event()
+        pump = asyncio.get_running_loop().create_task(self._pump_logs(fetcher, stop))
+        try:
+            state = await self._wait_for(hook, self._wait_over)
+        except BaseException:
+            pump.cancel()
+            raise
+        stop.set()
+        await pump  # the fetch in flight ends before the last one starts: no line twice
+        await asyncio.to_thread(fetcher.fetch_once)
+        return state
+
+    async def _pump_logs(self, fetcher: Any, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await asyncio.to_thread(fetcher.fetch_once)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.poll_interval)
+
+    async def _follow_events(self, hook: Any, done: Callable[[JobState], bool]) -> JobState | None:
+        """In event mode, the state an event ended the wait with; None means poll instead."""
+        if self.event_mode is False or not (self.queue and self.job_set_id):
+            return None
+        config = await hook.aload_config()  # never a blocking connection lookup in the loop
+        if self.event_mode is None and not config.event_mode:
+            return None
+        from armada_hooks.triggers.events import EventStreamLost, EventWatch
+
+        watch = EventWatch.for_connection(self.armada_conn_id)
+        deadline = self.submitted_at + self.acknowledgement_timeout
+        try:
+            return await watch.wait(self.queue, self.job_set_id, self.job_id, done, deadline)
+        except EventStreamLost as exc:
+            self.log.warning("%s; polling Armada job %s instead", exc, self.job_id)
+            return None
+
     def _wait_over(self, state: JobState) -> bool:
         if state in TERMINAL_STATES or state.name in self.target_states:
             return True
         return state is JobState.UNKNOWN and self._lost()
-
-    async def _poll_alone(self, hook: Any) -> JobState:
-        """Poll this job by itself, streaming its log into the task log as it runs."""
-        fetcher = None
-        while True:
-            state = await hook.aget_job_status(self.job_id)
-            if state is JobState.RUNNING or state in TERMINAL_STATES:
-                fetcher = fetcher or hook.log_fetcher(self.job_id, self.log)
-                await asyncio.to_thread(fetcher.fetch_once)
-            if self._wait_over(state):
-                return JobState(state)
-            await asyncio.sleep(self.poll_interval)
 
     def _lost(self) -> bool:
         return time.time() - self.submitted_at >= self.acknowledgement_timeout

@@ -8,6 +8,9 @@ with the current tick, so triggers stay batched; the pause between ticks carries
 ``JITTER`` extra so that many triggerer processes don't poll in step. An RPC error is
 retried by the hook per batch, never once per trigger; if it persists, every trigger of
 that batch gets the error.
+
+The poller also describes the jobs whose waits ended: descriptions asked for within
+``DESCRIBE_WINDOW`` of each other share one GetJobDetails (and one GetJobErrors).
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from armada_hooks.states import JobState
 
 if TYPE_CHECKING:
     from armada_hooks.hooks.armada import ArmadaHook
+    from armada_hooks.job_description import JobDescription
 
 JITTER = 0.1  # a pause between ticks is stretched by up to this fraction
 EARLY = 0.2  # a trigger is polled up to this fraction of its interval early, to batch
 FIRST_POLL_WINDOW = 0.025  # seconds new triggers gather before their first, shared poll
+DESCRIBE_WINDOW = 0.01  # seconds descriptions asked for gather before one batched RPC
 _POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, StatusPoller]] = (
     weakref.WeakKeyDictionary()
 )
@@ -59,6 +64,8 @@ class StatusPoller:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self.ticks = 0
+        self._to_describe: dict[str, list[asyncio.Future[JobDescription]]] = {}
+        self._describer: asyncio.Task[None] | None = None
 
     @classmethod
     def for_connection(cls, conn_id: str, retries: int | None = None) -> StatusPoller:
@@ -91,6 +98,36 @@ class StatusPoller:
             return await waiter.future
         finally:
             self._waiters.discard(waiter)  # a cancelled trigger leaves the set at once
+
+    async def describe(self, job_id: str) -> JobDescription:
+        """``job_id``'s description, asked in one RPC with the others asked meanwhile."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[JobDescription] = loop.create_future()
+        self._to_describe.setdefault(job_id, []).append(future)
+        if self._describer is None or self._describer.done():
+            self._describer = loop.create_task(self._describe(), name="armada-describer")
+        return await future
+
+    async def _describe(self) -> None:
+        await asyncio.sleep(DESCRIBE_WINDOW)
+        while self._to_describe:  # those asked during an RPC go in the next one at once
+            batch, self._to_describe = self._to_describe, {}
+            try:
+                described = await self.hook.aget_job_descriptions(batch)
+            except Exception as exc:  # the hook already retried: every asker hears why
+                for futures in batch.values():
+                    self._fail_futures(futures, exc)
+                continue
+            for job_id, futures in batch.items():
+                for future in futures:
+                    if not future.done():
+                        future.set_result(described[job_id])
+
+    @staticmethod
+    def _fail_futures(futures: list[asyncio.Future[JobDescription]], exc: Exception) -> None:
+        for future in futures:
+            if not future.done():
+                future.set_exception(exc)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -313,6 +313,42 @@ def test_hook_config_is_the_parsed_connection(monkeypatch):
     assert hook.config.rpc_timeout == 9.0
 
 
+async def test_concurrent_async_loads_share_one_connection_lookup(monkeypatch):
+    set_uri(monkeypatch, "armada_shared", "armada.example.com", 50051, event_mode="true")
+    hook = ArmadaHook("armada_shared")
+    lookups = 0
+    real = hook.aget_connection
+
+    async def counting(conn_id):
+        nonlocal lookups
+        lookups += 1
+        await asyncio.sleep(0.01)  # a slow secrets backend: the others arrive meanwhile
+        return await real(conn_id)
+
+    hook.aget_connection = counting
+    configs = await asyncio.gather(*(hook.aload_config() for _ in range(200)))
+    assert lookups == 1
+    assert all(c is configs[0] for c in configs)
+    assert configs[0].event_mode is True
+
+
+async def test_a_failed_async_load_is_tried_again_by_the_next_call(monkeypatch):
+    hook = ArmadaHook("armada_later")
+    with pytest.raises(ArmadaConnectionError, match="AIRFLOW_CONN_ARMADA_LATER"):
+        await hook.aload_config()
+    set_uri(monkeypatch, "armada_later", "armada.example.com", 50051)
+    assert (await hook.aload_config()).host == "armada.example.com"
+
+
+def test_event_mode_extra(monkeypatch):
+    set_uri(monkeypatch, "armada_events_on", "armada.example.com", 50051, event_mode="yes")
+    assert config_of("armada_events_on").event_mode is True
+    set_uri(monkeypatch, "armada_events_default", "armada.example.com", 50051)
+    assert config_of("armada_events_default").event_mode is False
+    set_uri(monkeypatch, "armada_events_bad", "armada.example.com", 50051, event_mode="maybe")
+    assert "event_mode must be true or false" in str(_bad("armada_events_bad"))
+
+
 # -- bad connections -------------------------------------------------------------------
 
 

@@ -702,6 +702,28 @@ async def test_aget_job_description(backend: Backend) -> None:
     assert unknown == JobDescription(job_id="no-such-job", state=JobState.UNKNOWN)
 
 
+async def test_aget_job_descriptions_batches_details_and_errors_per_500(
+    backend: Backend,
+) -> None:
+    ok = backend.submit({RUNTIME: "1s"}, count=400)
+    failed = backend.submit({OUTCOME: "failed", FAILURE_REASON: "batched reason"}, count=200)
+    for job_id in ok + failed:
+        backend.wait_state(job_id)
+    ids = ["no-such-job", *ok, *failed]
+    async with backend.async_hook() as hook:
+        backend.reset_rpc_counts()
+        described = await hook.aget_job_descriptions(ids)
+    assert list(described) == ids
+    assert described["no-such-job"] == JobDescription(job_id="no-such-job", state=JobState.UNKNOWN)
+    assert {described[j].state for j in ok} == {JobState.SUCCEEDED}
+    assert {(described[j].state, described[j].reason) for j in failed} == {
+        (JobState.FAILED, "batched reason")
+    }
+    assert backend.rpc_count("GetJobDetails") == 2  # 601 ids: two chunks
+    assert backend.rpc_count("GetJobErrors") == 1  # only the 200 failed jobs, in one call
+    assert described[failed[0]] == backend.hook.get_job_description(failed[0])
+
+
 async def test_acheck_job_success(backend: Backend) -> None:
     ok = backend.submit_one()
     failed = backend.submit_one({OUTCOME: "failed", FAILURE_REASON: "boom"})

@@ -44,6 +44,7 @@ async def test_1200_triggers_each_get_their_own_jobs_event_from_few_rpcs(
     )
     elapsed = loop.time() - started
     assert [p["job_id"] for p in payloads] == ids
+    assert [p["description"]["job_id"] for p in payloads] == ids
     assert all(p["error"] is None for p in payloads)
     assert {p["job_id"] for p in payloads if p["state"] == "FAILED"} == failing
     assert all(p["state"] == "SUCCEEDED" for p in payloads if p["job_id"] not in failing)
@@ -55,6 +56,11 @@ async def test_1200_triggers_each_get_their_own_jobs_event_from_few_rpcs(
     polls = local_armada.rpc_count("GetJobStatus")
     assert polls <= chunks * ticks
     assert polls < len(ids) * elapsed / interval / 20
+    # The jobs a tick finds ended are described together: one GetJobDetails per tick's
+    # batch (and one GetJobErrors for its failed jobs), not one per trigger.
+    assert local_armada.rpc_count("GetJobDetails") <= polls + 10
+    assert local_armada.rpc_count("GetJobErrors") <= polls + 10
+    assert local_armada.rpc_count("GetJobDetails") < len(ids) / 10
     assert StatusPoller.for_connection("armada_default").waiting == 0
 
 

@@ -51,6 +51,7 @@ def test_serialize_is_plain_values_and_dict_equals_kwargs() -> None:
         "submitted_at": 1000.0,
         "fetch_logs": False,
         "target_states": [],
+        "event_mode": None,
     }
     assert trigger.__dict__ == kwargs
     plain = str | float | bool | type(None)

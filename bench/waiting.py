@@ -221,7 +221,7 @@ def plot(rows: list[dict], args: argparse.Namespace, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     panels = [
-        ("status_rpcs_per_job_minute", "status RPCs per job-minute"),
+        ("status_rpcs_per_job_minute", "status RPCs per job-minute (GetJobStatus + streams)"),
         ("latency_p99_s", "p99 detection latency (s)"),
         ("cpu_s_per_job_minute", "CPU s per job-minute (waiting process)"),
         ("peak_rss_mb", "peak RSS (MB)"),
@@ -233,6 +233,15 @@ def plot(rows: list[dict], args: argparse.Namespace, path: Path) -> None:
             if points:
                 xs, ys = zip(*points, strict=True)
                 ax.plot(xs, [max(y, 1e-6) for y in ys], marker="o", label=impl)
+            for r in rows:  # say where a design broke down, on the figure itself
+                if r["impl"] == impl and (r["errors"] or r["missed"]):
+                    ax.annotate(
+                        f"{r['errors']} errors, {r['missed']} missed",
+                        (r["n"], max(r[key], 1e-6)),
+                        fontsize=7,
+                        textcoords="offset points",
+                        xytext=(-60, 6),
+                    )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("N waiting jobs")
@@ -257,6 +266,7 @@ def main() -> None:
     parser.add_argument("--runtime", type=float, nargs=2, default=[30.0, 240.0])
     parser.add_argument("--job-set-size", type=int, default=100)
     parser.add_argument("--out", default=str(RESULTS / "waiting"))
+    parser.add_argument("--no-plot", action="store_true", help="JSON only (no matplotlib)")
     args = parser.parse_args()
     if "armada-airflow" in args.impl and not THEIR_PYTHON.exists():
         raise SystemExit(f"{THEIR_PYTHON} is missing: run `make bench` (it builds that env)")
@@ -299,6 +309,9 @@ def main() -> None:
         "ratios": table,
     }
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    if args.no_plot:
+        print(f"wrote {out.with_suffix('.json')}")
+        return
     plot(rows, args, out.with_suffix(".png"))
     print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.png')}")
 

@@ -149,7 +149,7 @@ class ArmadaJobTrigger(BaseTrigger):
                 yield _event(await self._give_up_lost(hook))
                 return
             description = await poller.describe(self.job_id)  # batched with others
-            if state in TERMINAL_STATES and description.state not in TERMINAL_STATES:
+            if description.state is JobState.UNKNOWN or not self._wait_over(description.state):
                 # Armada's query API can lag its event stream: the event is the news.
                 description = dataclasses.replace(description, state=state)
             yield _event(
@@ -175,23 +175,32 @@ class ArmadaJobTrigger(BaseTrigger):
         return state
 
     async def _wait_streaming_logs(self, hook: Any) -> JobState:
-        """Wait as usual; once the job runs, copy its log into the task log meanwhile."""
-        started = await self._wait_for(hook, lambda s: s is JobState.RUNNING or self._wait_over(s))
-        fetcher = hook.log_fetcher(self.job_id, self.log)
-        if self._wait_over(started):
-            if started in TERMINAL_STATES:
-                await asyncio.to_thread(fetcher.fetch_once)
-            return started
+        """Wait as usual; from the first RUNNING state on, copy the job's log meanwhile.
+
+        One wait, so one place in the poller or one event stream: the log pump starts
+        from within the wait's check. Logs use a hook of this trigger's own (the log
+        client is synchronous and runs in a worker thread).
+        """
+        log_hook = self._hook()
+        await log_hook.aload_config()
+        fetcher = log_hook.log_fetcher(self.job_id, self.log)
         stop = asyncio.Event()
-        pump = asyncio.get_running_loop().create_task(self._pump_logs(fetcher, stop))
+        pump: asyncio.Task[None] | None = None
+
+        def done(state: JobState) -> bool:
+            nonlocal pump
+            if pump is None and state is JobState.RUNNING:
+                pump = asyncio.get_running_loop().create_task(self._pump_logs(fetcher, stop))
+            return self._wait_over(state)
+
         try:
-            state = await self._wait_for(hook, self._wait_over)
-        except BaseException:
-            pump.cancel()
-            raise
-        stop.set()
-        await pump  # the fetch in flight ends before the last one starts: no line twice
-        await asyncio.to_thread(fetcher.fetch_once)
+            state = await self._wait_for(hook, done)
+        finally:
+            stop.set()  # the fetch in flight ends before the last one starts: no line twice
+            if pump is not None:
+                await asyncio.wait({pump}, timeout=log_hook.config.rpc_timeout)
+        if state in TERMINAL_STATES:
+            await asyncio.to_thread(fetcher.fetch_once)
         return state
 
     async def _pump_logs(self, fetcher: Any, stop: asyncio.Event) -> None:

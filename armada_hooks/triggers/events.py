@@ -11,8 +11,9 @@ delivered (Armada resumes strictly after ``from_message_id``), so no event is mi
 none is applied twice. When it cannot be reopened (``MAX_RESUMES`` attempts in a row
 without a message, or a code that will not change, such as PERMISSION_DENIED) every waiting
 trigger of that job set gets :class:`EventStreamLost` and falls back to polling. A job
-that has no event in its job set by its acknowledgement deadline does the same, so a
-wrong job set id or a lost job is still judged by the status API.
+that has no event in its job set by its acknowledgement deadline (and at least
+``SEEN_GRACE`` seconds into the wait, so a trigger rebuilt after a restart gets a replay)
+does the same, so a wrong job set id or a lost job is still judged by the status API.
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ if TYPE_CHECKING:
 
     from armada_hooks.hooks.armada import ArmadaHook
 
-MAX_RESUMES = 5  # reopen attempts in a row without a message before waits fall back
+MAX_RESUMES = 8  # failed (re)opens in a row before waits fall back (about 35 s of tries)
 RESUME_DELAY_CAP = 10.0  # seconds; the pause before a reopen doubles up to this
+HEALTHY_STREAM = 30.0  # seconds open after which a drop counts as the first in a row
+SEEN_GRACE = 10.0  # seconds a stream always gets to show a job before its deadline counts
 
 # The state each event puts its job in; events that are not listed leave it unchanged.
 EVENT_STATES: dict[str, JobState] = {
@@ -113,7 +116,7 @@ class _JobSetStream:
             waiter.offer(state)
         loop = asyncio.get_running_loop()
         if deadline is not None and not waiter.future.done():
-            delay = max(0.0, deadline - time.time())
+            delay = max(SEEN_GRACE, deadline - time.time())
             waiter.timer = loop.call_later(delay, self._check_seen, waiter)
         if self.task is None:
             self.task = loop.create_task(self._follow(), name=f"armada-events-{self.key[1]}")
@@ -142,6 +145,7 @@ class _JobSetStream:
     def _check_seen(self, waiter: _Waiter) -> None:
         if waiter.job_id not in self.states and not waiter.future.done():
             queue, job_set_id = self.key
+            self.watch.fallbacks += 1
             waiter.future.set_exception(
                 EventStreamLost(
                     f"Armada job {waiter.job_id} had no event in job set {job_set_id!r} of "
@@ -168,9 +172,11 @@ class _JobSetStream:
             while self.waiters and not self.retired:
                 stream: Any = None
                 delivered = False
+                opened = time.monotonic()
                 try:
                     stream = await _open_stream(hook.async_client, queue, job_set_id, self)
                     self.watch.streams_opened += 1
+                    self.watch.open_streams += 1
                     async for message in stream:
                         delivered = True
                         self.apply(message)
@@ -185,10 +191,13 @@ class _JobSetStream:
                     problem = f"{type(exc).__name__}: {exc}"
                     retry = False
                 finally:
-                    cancel = getattr(stream, "cancel", None)
-                    if callable(cancel):
-                        cancel()
-                failures = 1 if delivered else failures + 1
+                    if stream is not None:
+                        self.watch.open_streams -= 1
+                        cancel = getattr(stream, "cancel", None)
+                        if callable(cancel):
+                            cancel()
+                healthy = delivered or time.monotonic() - opened >= HEALTHY_STREAM
+                failures = 1 if healthy else failures + 1
                 if not retry or failures > MAX_RESUMES:
                     self._fall_back(problem, failures)
                     return
@@ -196,18 +205,25 @@ class _JobSetStream:
                 await asyncio.sleep(_resume_delay(failures, hook.retry_wait_min))
         finally:
             self.retire()
+            # Stopped from outside (the loop closing, a call cancelled under us): nobody may
+            # be left waiting on a stream that is gone.
+            self._fail_waiters(EventStreamLost(f"the event stream of {job_set_id!r} stopped"))
 
     def _fall_back(self, problem: str, failures: int) -> None:
         queue, job_set_id = self.key
-        self.watch.fallbacks += 1
         self.retire()
-        lost = EventStreamLost(
-            f"event stream of job set {job_set_id!r} in queue {queue!r} failed "
-            f"({problem}; attempt {failures}); falling back to polling"
+        self._fail_waiters(
+            EventStreamLost(
+                f"event stream of job set {job_set_id!r} in queue {queue!r} failed "
+                f"({problem}; attempt {failures}); falling back to polling"
+            )
         )
+
+    def _fail_waiters(self, lost: EventStreamLost) -> None:
         for waiters in list(self.waiters.values()):
             for waiter in waiters:
                 if not waiter.future.done():
+                    self.watch.fallbacks += 1
                     waiter.future.set_exception(lost)
 
 
@@ -260,14 +276,16 @@ def _resume_delay(failures: int, base: float) -> float:
 class EventWatch:
     """Follows the job sets that this event loop's triggers wait on, for one connection.
 
-    Counters (for tests and benchmarks): ``streams_opened``, ``resumes`` (reopens after a
-    drop), ``messages`` (applied, never twice), ``fallbacks`` (job sets handed to polling).
+    Counters (for tests and benchmarks): ``streams_opened``, ``open_streams`` (now),
+    ``resumes`` (reopens after a drop), ``messages`` (applied, never twice) and
+    ``fallbacks`` (waits handed to the poller).
     """
 
     def __init__(self, hook: ArmadaHook) -> None:
         self.hook = hook
         self._streams: dict[tuple[str, str], _JobSetStream] = {}
         self.streams_opened = 0
+        self.open_streams = 0
         self.resumes = 0
         self.messages = 0
         self.fallbacks = 0

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from armada_hooks.errors import ArmadaError
 from armada_hooks.states import JobState
 
 if TYPE_CHECKING:
@@ -118,6 +119,11 @@ class StatusPoller:
                 for futures in batch.values():
                     self._fail_futures(futures, exc)
                 continue
+            except BaseException as exc:  # stopped from outside: nobody waits for ever
+                stopped = ArmadaError(f"describing Armada jobs was interrupted ({exc!r})")
+                for futures in [*batch.values(), *self._to_describe.values()]:
+                    self._fail_futures(futures, stopped)
+                raise
             for job_id, futures in batch.items():
                 for future in futures:
                     if not future.done():

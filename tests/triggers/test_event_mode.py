@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from datetime import UTC, datetime
 
 import grpc
@@ -17,9 +18,9 @@ from armada_hooks.states import JobState
 from armada_hooks.testing import job_request_item
 from armada_hooks.testing.behaviour import LOGS, RUNTIME
 from armada_hooks.testing.dags import run_dag
+from armada_hooks.triggers import events
 from armada_hooks.triggers.armada import ArmadaJobTrigger
 from armada_hooks.triggers.events import EventWatch, event_state
-from armada_hooks.triggers.poller import StatusPoller
 
 pytestmark = pytest.mark.local_armada(time_scale=20)
 
@@ -118,16 +119,45 @@ async def test_a_stream_that_keeps_failing_falls_back_to_polling(
 
 
 async def test_a_job_missing_from_its_job_set_falls_back_at_its_acknowledgement_deadline(
-    local_armada, local_armada_connection
+    local_armada, local_armada_connection, monkeypatch
 ):
+    monkeypatch.setattr(events, "SEEN_GRACE", 0.5)
     (job_id,) = submit(local_armada, "real-set", 1, **{"armada-hooks/runtime": "2s"})
     submit(local_armada, "other-set", 1, **{"armada-hooks/runtime": "1h"})
     # Told the wrong job set: no event ever names the job; at the deadline polling finds it.
     t = trigger(job_id, "other-set", poll_interval=0.2, acknowledgement_timeout=1.0)
+    watch = EventWatch.for_connection("armada_default")
     (payload,) = await payloads_of([t])
     assert payload["state"] == "SUCCEEDED"
     assert payload["error"] is None
+    assert local_armada.rpc_count("GetJobSetEvents") == 1  # it did follow the events first
+    assert watch.fallbacks == 1  # then its deadline handed it to the poller
     assert local_armada.rpc_count("GetJobStatus") >= 1
+
+
+async def test_a_trigger_rebuilt_long_after_submission_still_follows_events(
+    local_armada, local_armada_connection
+):
+    (job_id,) = submit(local_armada, "restarted", 1, **{"armada-hooks/runtime": "10s"})
+    # A triggerer restart rebuilds the trigger with its original submitted_at, long past
+    # the acknowledgement timeout: the replay still gets to show the job.
+    t = trigger(job_id, "restarted", submitted_at=time.time() - 3600, acknowledgement_timeout=60)
+    watch = EventWatch.for_connection("armada_default")
+    (payload,) = await payloads_of([t])
+    assert payload["state"] == "SUCCEEDED"
+    assert watch.fallbacks == 0
+    assert local_armada.rpc_count("GetJobStatus") == 0
+
+
+async def test_when_the_query_api_lags_the_events_the_event_decides(
+    local_armada, local_armada_connection
+):
+    local_armada.set_ingestion_delay(3600)  # the query API will not know the job for an hour
+    (job_id,) = submit(local_armada, "lagging", 1, **{"armada-hooks/runtime": "1s"})
+    (payload,) = await payloads_of([trigger(job_id, "lagging")])
+    assert payload["state"] == "SUCCEEDED"  # from the succeeded event
+    assert payload["error"] is None
+    assert payload["description"]["job_id"] == job_id
 
 
 async def test_connection_extra_turns_event_mode_on_and_a_trigger_can_turn_it_off(
@@ -158,12 +188,18 @@ async def test_a_cancelled_trigger_leaves_and_its_stream_closes(
             break
     assert watch.following == 1
     assert watch.waiting == 1
+    assert watch.open_streams == 1
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert watch.following == 0
     assert watch.waiting == 0
-    assert StatusPoller.for_connection("armada_default").waiting == 0
+    for _ in range(100):  # the follow task winds down and cancels its call
+        await asyncio.sleep(0.01)
+        if watch.open_streams == 0:
+            break
+    assert watch.open_streams == 0
+    assert local_armada.rpc_count("GetJobStatus") == 0
 
 
 async def test_a_sensor_target_state_is_met_by_its_event(local_armada, local_armada_connection):
@@ -188,14 +224,16 @@ def test_event_states_follow_armadas_events():
 def test_a_deferred_operator_and_sensor_in_event_mode_run_through_airflow(
     request, local_armada, local_armada_connection, capfd
 ):
-    (watched,) = submit(local_armada, "dag-events", 1, **{RUNTIME: "30s"})
+    (watched,) = submit(local_armada, "dag-events", 1, **{RUNTIME: "200s"})  # outlasts "job"
     dag_id = "event_mode_" + re.sub(r"[^A-Za-z0-9_]", "_", request.node.name)
     with DAG(dag_id, schedule=None, start_date=datetime(2024, 1, 1, tzinfo=UTC)) as dag:
         ArmadaOperator(
             task_id="job",
             armada_queue="default",
             job_set_id="dag-events",
-            job_request=job_request_item(annotations={RUNTIME: "20s", LOGS: "first\nsecond"}),
+            job_request=job_request_item(
+                annotations={RUNTIME: "20s", LOGS: "ev-log-alpha-7f3\nev-log-omega-7f3"}
+            ),
             deferrable=True,
             event_mode=True,
             fetch_logs=True,
@@ -218,5 +256,5 @@ def test_a_deferred_operator_and_sensor_in_event_mode_run_through_airflow(
     }
     assert local_armada.job(watched).state is JobState.SUCCEEDED
     assert local_armada.rpc_count("GetJobSetEvents") >= 2  # one per deferral
-    assert "first" in output
-    assert "second" in output
+    for line in ("ev-log-alpha-7f3", "ev-log-omega-7f3"):  # streamed while deferred, once
+        assert output.count(line) == 1, output

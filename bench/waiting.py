@@ -267,7 +267,16 @@ def main() -> None:
     parser.add_argument("--job-set-size", type=int, default=100)
     parser.add_argument("--out", default=str(RESULTS / "waiting"))
     parser.add_argument("--no-plot", action="store_true", help="JSON only (no matplotlib)")
+    parser.add_argument("--replot", action="store_true", help="redraw the PNG from the JSON")
     args = parser.parse_args()
+    if args.replot:
+        report = json.loads(Path(args.out).with_suffix(".json").read_text())
+        plot(
+            report["runs"],
+            argparse.Namespace(**report["settings"]),
+            Path(args.out).with_suffix(".png"),
+        )
+        return
     if "armada-airflow" in args.impl and not THEIR_PYTHON.exists():
         raise SystemExit(f"{THEIR_PYTHON} is missing: run `make bench` (it builds that env)")
     print(

@@ -19,7 +19,6 @@ does the same, so a wrong job set id or a lost job is still judged by the status
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import weakref
 from collections.abc import Callable
@@ -338,11 +337,3 @@ class EventWatch:
     def _forget(self, stream: _JobSetStream) -> None:
         if self._streams.get(stream.key) is stream:
             del self._streams[stream.key]
-
-    async def close(self) -> None:
-        """Stop every stream (their waits fall back to polling)."""
-        for stream in list(self._streams.values()):
-            stream._fall_back("the watch was closed", 0)
-            if stream.task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await stream.task

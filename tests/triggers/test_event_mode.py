@@ -94,6 +94,20 @@ async def test_a_dropped_stream_resumes_with_no_missed_and_no_duplicated_event(
     assert local_armada.job(ids[-1]).state is JobState.SUCCEEDED
 
 
+async def test_a_job_set_not_found_yet_is_asked_again_not_given_up(
+    local_armada, local_armada_connection
+):
+    (job_id,) = submit(local_armada, "not-yet", 1, **{"armada-hooks/runtime": "2s"})
+    # Real Armada's event store can trail its submit API: NOT_FOUND, then the job set.
+    local_armada.faults.fail("GetJobSetEvents", grpc.StatusCode.NOT_FOUND, times=2)
+    watch = EventWatch.for_connection("armada_default")
+    (payload,) = await payloads_of([trigger(job_id, "not-yet")])
+    assert payload["state"] == "SUCCEEDED"
+    assert watch.resumes == 2
+    assert watch.fallbacks == 0
+    assert local_armada.rpc_count("GetJobStatus") == 0
+
+
 async def test_a_job_that_ended_before_the_trigger_started_is_seen_from_the_replay(
     local_armada, local_armada_connection
 ):

@@ -121,3 +121,20 @@ async def test_a_persistent_error_reaches_every_trigger_of_the_batch(
     assert {p["error"]["type"] for p in payloads} == {"ArmadaAuthError"}
     assert all(p["error"]["fatal"] for p in payloads)
     assert local_armada.rpc_count("GetJobStatus") == 1  # fatal: not retried, one for all
+
+
+async def test_a_failing_description_batch_reaches_every_trigger_waiting_on_it(
+    local_armada, local_armada_connection
+):
+    ids = submit_many(local_armada, 20, **{"armada-hooks/runtime": "0"})
+    for job_id in ids:
+        local_armada.wait_for_state(job_id)
+    local_armada.reset_rpc_counts()
+    local_armada.faults.fail("GetJobDetails", grpc.StatusCode.PERMISSION_DENIED, times=100)
+    payloads = await asyncio.gather(
+        *(first_event(ArmadaJobTrigger(i, poll_interval=30)) for i in ids)
+    )
+    assert [p["job_id"] for p in payloads] == ids
+    assert {p["error"]["type"] for p in payloads} == {"ArmadaAuthError"}
+    # One batch asked (fatal, so not retried) for all 20: one or two, as polls batch.
+    assert 1 <= local_armada.rpc_count("GetJobDetails") <= 2

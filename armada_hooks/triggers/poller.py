@@ -5,7 +5,8 @@ asked concurrently by the hook), wakes only the triggers whose wait is over, and
 when nobody waits. Each trigger keeps its own poll interval (a trigger asking for 60 s
 is not polled every second); a trigger due within ``EARLY`` of its interval rides along
 with the current tick, so triggers stay batched; the pause between ticks carries up to
-``JITTER`` extra so that many triggerer processes don't poll in step. An RPC error is
+``JITTER`` extra (never more than ``JITTER_CAP`` seconds, so a job's end is seen within
+its interval plus that) so that many triggerer processes don't poll in step. An RPC error is
 retried by the hook per batch, never once per trigger; if it persists, every trigger of
 that batch gets the error.
 
@@ -30,13 +31,20 @@ if TYPE_CHECKING:
     from armada_hooks.hooks.armada import ArmadaHook
     from armada_hooks.job_description import JobDescription
 
-JITTER = 0.1  # a pause between ticks is stretched by up to this fraction
+JITTER = 0.1  # a pause between ticks is stretched by up to this fraction ...
+JITTER_CAP = 0.5  # ... and never by more than this many seconds (latency <= interval + cap)
 EARLY = 0.2  # a trigger is polled up to this fraction of its interval early, to batch
 FIRST_POLL_WINDOW = 0.025  # seconds new triggers gather before their first, shared poll
 DESCRIBE_WINDOW = 0.01  # seconds descriptions asked for gather before one batched RPC
 _POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, StatusPoller]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+def pause_before(due_in: float) -> float:
+    """Seconds until the next tick for a poll due in ``due_in`` seconds, with jitter."""
+    due_in = max(0.0, due_in)
+    return due_in + random.uniform(0.0, min(JITTER * due_in, JITTER_CAP))
 
 
 @dataclass(eq=False)
@@ -152,7 +160,7 @@ class StatusPoller:
                 await asyncio.sleep(0)  # let resolved waiters unregister
                 continue
             self._wake.clear()
-            delay = max(0.0, min(pending) - loop.time()) * random.uniform(1.0, 1.0 + JITTER)
+            delay = pause_before(min(pending) - loop.time())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
 

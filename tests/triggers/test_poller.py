@@ -10,7 +10,7 @@ import pytest
 
 from armada_hooks.testing import job_request_item
 from armada_hooks.triggers.armada import ArmadaJobTrigger
-from armada_hooks.triggers.poller import EARLY, StatusPoller
+from armada_hooks.triggers.poller import EARLY, JITTER, JITTER_CAP, StatusPoller, pause_before
 
 pytestmark = pytest.mark.local_armada(time_scale=20)
 
@@ -138,3 +138,13 @@ async def test_a_failing_description_batch_reaches_every_trigger_waiting_on_it(
     assert {p["error"]["type"] for p in payloads} == {"ArmadaAuthError"}
     # One batch asked (fatal, so not retried) for all 20: one or two, as polls batch.
     assert 1 <= local_armada.rpc_count("GetJobDetails") <= 2
+
+
+def test_the_pause_between_ticks_is_never_early_and_at_most_half_a_second_late():
+    for due_in in (0.0, 0.2, 3.0, 30.0, 600.0):
+        pauses = [pause_before(due_in) for _ in range(2000)]
+        late = min(JITTER * due_in, JITTER_CAP)
+        assert all(due_in <= p <= due_in + late for p in pauses)
+        if due_in:
+            assert max(pauses) > due_in + late * 0.9  # the jitter is there, up to its bound
+    assert pause_before(-1.0) == 0.0  # overdue: tick now

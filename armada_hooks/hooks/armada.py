@@ -94,6 +94,11 @@ def _details(exc: BaseException) -> str:
     return str(exc)
 
 
+def _chunks(ids: list[str]) -> list[list[str]]:
+    """``ids`` in runs of at most ``MAX_QUERY_IDS``, the most one query may ask about."""
+    return [ids[i : i + MAX_QUERY_IDS] for i in range(0, len(ids), MAX_QUERY_IDS)]
+
+
 def _failed(task: asyncio.Future[Any]) -> bool:
     return task.done() and (task.cancelled() or task.exception() is not None)
 
@@ -539,8 +544,7 @@ class ArmadaHook(BaseHook):
         """States of any number of jobs, asked in chunks of 500; missing ids read UNKNOWN."""
         ids = list(dict.fromkeys(job_ids))
         states: dict[str, JobState] = {}
-        for start in range(0, len(ids), MAX_QUERY_IDS):
-            chunk = ids[start : start + MAX_QUERY_IDS]
+        for chunk in _chunks(ids):
             response = self._call("GetJobStatus", self.client.get_job_status, chunk)
             states.update(_states(chunk, response.job_states))
         return states
@@ -775,8 +779,7 @@ class ArmadaHook(BaseHook):
 
     async def aget_job_statuses(self, job_ids: Iterable[str]) -> dict[str, JobState]:
         """Async :meth:`get_job_statuses`; chunks of 500 are asked concurrently."""
-        ids = list(dict.fromkeys(job_ids))
-        chunks = [ids[i : i + MAX_QUERY_IDS] for i in range(0, len(ids), MAX_QUERY_IDS)]
+        chunks = _chunks(list(dict.fromkeys(job_ids)))
         client = self.async_client
         responses = await asyncio.gather(
             *(self._acall("GetJobStatus", client.get_job_status, chunk) for chunk in chunks)
@@ -802,21 +805,15 @@ class ArmadaHook(BaseHook):
         """
         ids = list(dict.fromkeys(job_ids))
         client = self.async_client
-        chunks = [ids[i : i + MAX_QUERY_IDS] for i in range(0, len(ids), MAX_QUERY_IDS)]
         responses = await asyncio.gather(
-            *(self._acall("GetJobDetails", client.get_job_details, chunk) for chunk in chunks)
+            *(self._acall("GetJobDetails", client.get_job_details, c) for c in _chunks(ids))
         )
         details = {k: v for response in responses for k, v in response.job_details.items()}
         failed = [j for j in ids if j in details and JobState(details[j].state) in FAILURE_STATES]
         reasons: dict[str, str] = {}
         if failed:
             errors = await asyncio.gather(
-                *(
-                    self._acall(
-                        "GetJobErrors", client.get_job_errors, failed[i : i + MAX_QUERY_IDS]
-                    )
-                    for i in range(0, len(failed), MAX_QUERY_IDS)
-                )
+                *(self._acall("GetJobErrors", client.get_job_errors, c) for c in _chunks(failed))
             )
             reasons = {k: v for response in errors for k, v in response.job_errors.items()}
         return {

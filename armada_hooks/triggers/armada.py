@@ -142,9 +142,9 @@ class ArmadaJobTrigger(BaseTrigger):
             poller = StatusPoller.for_connection(self.armada_conn_id)
             hook = poller.hook
             if self.fetch_logs:
-                state = await self._wait_streaming_logs(hook)
+                state = await self._wait_streaming_logs(poller)
             else:
-                state = await self._wait_for(hook, self._wait_over)
+                state = await self._wait_for(poller, self._wait_over)
             if state is JobState.UNKNOWN:  # only a lost job ends the wait while UNKNOWN
                 yield _event(await self._give_up_lost(hook))
                 return
@@ -164,17 +164,14 @@ class ArmadaJobTrigger(BaseTrigger):
         except ArmadaError as exc:
             yield _event(error_payload(self.job_id, exc))
 
-    async def _wait_for(self, hook: Any, done: Callable[[JobState], bool]) -> JobState:
+    async def _wait_for(self, poller: Any, done: Callable[[JobState], bool]) -> JobState:
         """The first state where ``done``: from the job set's events, or else polled."""
-        from armada_hooks.triggers.poller import StatusPoller
-
-        state = await self._follow_events(hook, done)
+        state = await self._follow_events(poller.hook, done)
         if state is None:
-            poller = StatusPoller.for_connection(self.armada_conn_id)
             state = await poller.wait(self.job_id, self.poll_interval, done)
         return state
 
-    async def _wait_streaming_logs(self, hook: Any) -> JobState:
+    async def _wait_streaming_logs(self, poller: Any) -> JobState:
         """Wait as usual; from the first RUNNING state on, copy the job's log meanwhile.
 
         One wait, so one place in the poller or one event stream: the log pump starts
@@ -194,7 +191,7 @@ class ArmadaJobTrigger(BaseTrigger):
             return self._wait_over(state)
 
         try:
-            state = await self._wait_for(hook, done)
+            state = await self._wait_for(poller, done)
         finally:
             stop.set()  # the fetch in flight ends before the last one starts: no line twice
             if pump is not None:

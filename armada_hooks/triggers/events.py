@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from armada_hooks.hooks.armada import RETRYABLE_CODES
 from armada_hooks.states import TERMINAL_STATES, JobState
+from armada_hooks.triggers.poller import JobWait, StatusPoller
 
 if TYPE_CHECKING:
     from armada_client.armada import event_pb2
@@ -35,7 +37,6 @@ if TYPE_CHECKING:
     from armada_hooks.hooks.armada import ArmadaHook
 
 MAX_RESUMES = 8  # failed (re)opens in a row before waits fall back (about 35 s of tries)
-RESUME_DELAY_CAP = 10.0  # seconds; the pause before a reopen doubles up to this
 HEALTHY_STREAM = 30.0  # seconds open after which a drop counts as the first in a row
 SEEN_GRACE = 10.0  # seconds a stream always gets to show a job before its deadline counts
 
@@ -77,23 +78,8 @@ def event_state(message: event_pb2.EventMessage) -> tuple[str, JobState | None]:
 
 
 @dataclass(eq=False)
-class _Waiter:
-    job_id: str
-    done: Callable[[JobState], bool]
-    future: asyncio.Future[JobState]
+class _Waiter(JobWait):
     timer: asyncio.TimerHandle | None = field(default=None)
-
-    def offer(self, state: JobState) -> None:
-        """Resolve this wait if ``state`` ends it (a failing check is this wait's error)."""
-        if self.future.done():
-            return
-        try:
-            finished = self.done(state)
-        except Exception as exc:
-            self.future.set_exception(exc)
-            return
-        if finished:
-            self.future.set_result(state)
 
 
 class _JobSetStream:
@@ -201,7 +187,7 @@ class _JobSetStream:
                     self._fall_back(problem, failures)
                     return
                 self.watch.resumes += 1
-                await asyncio.sleep(_resume_delay(failures, hook.retry_wait_min))
+                await asyncio.sleep(_resume_delay(failures, hook))
         finally:
             self.retire()
             # Stopped from outside (the loop closing, a call cancelled under us): nobody may
@@ -226,18 +212,14 @@ class _JobSetStream:
                     waiter.future.set_exception(lost)
 
 
-_RESUMABLE = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.ABORTED,
-        grpc.StatusCode.INTERNAL,
-        grpc.StatusCode.UNKNOWN,
-        grpc.StatusCode.CANCELLED,
-        grpc.StatusCode.NOT_FOUND,  # a new job set may reach the event store after its jobs
-    }
-)
+# The hook's retryable codes, and what a dropped stream or a job set new to the event
+# store brings.
+_RESUMABLE = RETRYABLE_CODES | {
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.UNKNOWN,
+    grpc.StatusCode.CANCELLED,
+    grpc.StatusCode.NOT_FOUND,  # a new job set may reach the event store after its jobs
+}
 
 
 async def _open_stream(client: Any, queue: str, job_set_id: str, at: _JobSetStream) -> Any:
@@ -265,11 +247,11 @@ async def _open_stream(client: Any, queue: str, job_set_id: str, at: _JobSetStre
     return stub.GetJobSetEvents(request)
 
 
-def _resume_delay(failures: int, base: float) -> float:
-    """No pause before the first reopen; then ``base`` doubling up to the cap."""
+def _resume_delay(failures: int, hook: ArmadaHook) -> float:
+    """No pause before the first reopen; then the hook's retry wait, doubling to its cap."""
     if failures <= 1:
         return 0.0
-    return float(min(RESUME_DELAY_CAP, max(base, 0.05) * 2 ** (failures - 2)))
+    return float(min(hook.retry_wait_max, max(hook.retry_wait_min, 0.05) * 2 ** (failures - 2)))
 
 
 class EventWatch:
@@ -295,8 +277,6 @@ class EventWatch:
         loop = asyncio.get_running_loop()
         watches = _WATCHES.setdefault(loop, {})
         if conn_id not in watches:
-            from armada_hooks.triggers.poller import StatusPoller
-
             watches[conn_id] = cls(StatusPoller.for_connection(conn_id).hook)
         return watches[conn_id]
 

@@ -48,11 +48,33 @@ def pause_before(due_in: float) -> float:
 
 
 @dataclass(eq=False)
-class _Waiter:
+class JobWait:
+    """One trigger's wait for its job: the check that ends it, the future it resolves."""
+
     job_id: str
-    interval: float
     done: Callable[[JobState], bool]
     future: asyncio.Future[JobState]
+
+    def offer(self, state: JobState) -> bool:
+        """Whether ``state`` ends the wait, which it then resolves.
+
+        A check that raises is that wait's error (and ends it).
+        """
+        if self.future.done():
+            return True
+        try:
+            finished = self.done(state)
+        except Exception as exc:  # a trigger's own check failed: that trigger's error
+            self.future.set_exception(exc)
+            return True
+        if finished:
+            self.future.set_result(state)
+        return finished
+
+
+@dataclass(eq=False)
+class _Waiter(JobWait):
+    interval: float
     next_due: float = field(default=0.0)
     polled: bool = False
 
@@ -98,7 +120,7 @@ class StatusPoller:
         """Poll ``job_id`` (now, then every ``interval``) until ``done(state)``; that state."""
         loop = asyncio.get_running_loop()
         first = loop.time() + FIRST_POLL_WINDOW  # triggers starting together share a poll
-        waiter = _Waiter(job_id, interval, done, loop.create_future(), next_due=first)
+        waiter = _Waiter(job_id, done, loop.create_future(), interval, next_due=first)
         self._waiters.add(waiter)
         if self._task is None or self._task.done():  # no await before this: one task only
             self._task = loop.create_task(self._run(), name="armada-status-poller")
@@ -180,15 +202,5 @@ class StatusPoller:
         now = asyncio.get_running_loop().time()
         for waiter in due:
             waiter.polled = True
-            state = states.get(waiter.job_id, JobState.UNKNOWN)
-            if waiter.future.done():
-                continue
-            try:
-                finished = waiter.done(state)
-            except Exception as exc:  # a trigger's own check failed: that trigger's error
-                waiter.future.set_exception(exc)
-                continue
-            if finished:
-                waiter.future.set_result(state)
-            else:
+            if not waiter.offer(states.get(waiter.job_id, JobState.UNKNOWN)):
                 waiter.next_due = now + waiter.interval

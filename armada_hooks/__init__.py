@@ -75,6 +75,11 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": {"type": ["boolean", "null"], "default": False},
                         "description": "Deferred waits follow event streams instead of polling.",
                     },
+                    "log_interval": {
+                        "label": "Log fetch interval (seconds)",
+                        "schema": {"type": ["number", "null"], "default": 5},
+                        "description": "While a job writes; a quiet log is fetched less often.",
+                    },
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "login", "extra"],

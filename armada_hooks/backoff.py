@@ -20,6 +20,11 @@ def add_jitter(delay: float, width: float = 1.0, minima: float = 0.0) -> float:
     return random.uniform(max(minima, delay - width), max(minima, delay + width))
 
 
+def uniform(low: float, high: float) -> float:
+    """A pause drawn uniformly from ``[low, high]`` seconds."""
+    return random.uniform(low, high)
+
+
 def exponential_bounds(tries: int, cap: float = DEFAULT_BACKOFF_CAP) -> tuple[float, float]:
     """The interval ``exponential_delay(tries)`` draws from."""
     upper = min(cap, 1.0 + (0.6 * max(tries, 0)) ** 2)

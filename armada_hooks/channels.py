@@ -7,6 +7,7 @@ channel option, a log line or a repr.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -143,3 +144,66 @@ def open_aio_channel(spec: ChannelSpec) -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(
         spec.target, options=CHANNEL_OPTIONS, interceptors=interceptors
     )
+
+
+class OwnedChannels:
+    """The channels one owner opened: closed together by :meth:`close` / :meth:`aclose`.
+
+    Synchronous channels live until closed. An asyncio channel belongs to the event loop
+    it was opened in: :meth:`aio` opens one per loop, replacing the previous loop's.
+    """
+
+    def __init__(self) -> None:
+        self._sync: list[grpc.Channel] = []
+        self._aio: tuple[asyncio.AbstractEventLoop, grpc.aio.Channel] | None = None
+
+    def open(self, spec: ChannelSpec) -> grpc.Channel:
+        """A new synchronous channel for ``spec``, closed with the others."""
+        channel = open_channel(spec)
+        self._sync.append(channel)
+        return channel
+
+    def aio(self, spec: ChannelSpec) -> tuple[grpc.aio.Channel, bool]:
+        """The running loop's asyncio channel for ``spec``, and whether it is new."""
+        loop = asyncio.get_running_loop()
+        if self._aio is not None and self._aio[0] is loop:
+            return self._aio[1], False
+        self._drop_aio()
+        channel = open_aio_channel(spec)
+        self._aio = (loop, channel)
+        return channel, True
+
+    def close(self) -> None:
+        """Close every channel; an asyncio one is closed on its loop if that loop is idle."""
+        for channel in self._sync:
+            channel.close()
+        self._sync.clear()
+        self._drop_aio()
+
+    async def aclose(self) -> None:
+        """:meth:`close`, awaiting the asyncio channel if it belongs to the running loop."""
+        if self._aio is not None and self._aio[0] is asyncio.get_running_loop():
+            channel, self._aio = self._aio[1], None
+            await channel.close(None)
+        self.close()
+
+    def _drop_aio(self) -> None:
+        if self._aio is None:
+            return
+        (loop, channel), self._aio = self._aio, None
+        if loop.is_closed():
+            return  # the loop took its channel with it
+        if loop.is_running():  # this thread's or another's: close it there, soon
+            asyncio.run_coroutine_threadsafe(channel.close(None), loop)
+        elif not _loop_running_here():
+            loop.run_until_complete(channel.close(None))
+        # else: an idle loop while another runs in this thread; asyncio cannot switch to
+        # it, so the channel is released when it is collected.
+
+
+def _loop_running_here() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

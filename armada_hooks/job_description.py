@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -101,3 +102,35 @@ def parse_job_details(details: job_pb2.JobDetails, reason: str = "") -> JobDescr
         reason=reason,
         cancel_reason=details.cancel_reason,
     )
+
+
+def failed_job_ids(ids: Iterable[str], details: Iterable[job_pb2.JobDetailsResponse]) -> list[str]:
+    """The ids whose jobs ended in a failure state (GetJobErrors has their reasons)."""
+    known = {k: v.state for response in details for k, v in response.job_details.items()}
+    return [j for j in ids if j in known and JobState(known[j]) in FAILURE_STATES]
+
+
+def describe_jobs(
+    ids: Iterable[str],
+    details: Iterable[job_pb2.JobDetailsResponse],
+    errors: Iterable[job_pb2.JobErrorsResponse] = (),
+) -> dict[str, JobDescription]:
+    """A description per id from GetJobDetails and GetJobErrors answers (UNKNOWN if absent)."""
+    found = {k: v for response in details for k, v in response.job_details.items()}
+    reasons = {k: v for response in errors for k, v in response.job_errors.items()}
+    return {
+        j: parse_job_details(found[j], reasons.get(j, ""))
+        if j in found
+        else JobDescription(job_id=j, state=JobState.UNKNOWN)
+        for j in ids
+    }
+
+
+def oldest_first(ids: Iterable[str], details: Iterable[job_pb2.JobDetailsResponse]) -> list[str]:
+    """``ids`` in the order their jobs were submitted (ids without details first)."""
+    stamps = {
+        k: v.submitted_ts.ToNanoseconds()
+        for response in details
+        for k, v in response.job_details.items()
+    }
+    return sorted(ids, key=lambda i: (stamps.get(i, -1), i))

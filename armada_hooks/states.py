@@ -7,16 +7,22 @@ QUEUED.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Protocol
+
 from armada_client.typings import JobState
 
 __all__ = [
     "ACTIVE_STATES",
     "FAILURE_STATES",
+    "INTERMEDIATE_STATES",
+    "RUNNING_STATES",
     "SUCCESS_STATES",
     "TERMINAL_STATES",
     "JobState",
     "is_terminal",
     "state_name",
+    "states_from_answers",
 ]
 
 SUCCESS_STATES: frozenset[JobState] = frozenset({JobState.SUCCEEDED})
@@ -25,11 +31,29 @@ FAILURE_STATES: frozenset[JobState] = frozenset(
 )
 TERMINAL_STATES: frozenset[JobState] = SUCCESS_STATES | FAILURE_STATES
 ACTIVE_STATES: frozenset[JobState] = frozenset(JobState) - TERMINAL_STATES
+RUNNING_STATES: frozenset[JobState] = frozenset({JobState.RUNNING}) | TERMINAL_STATES  # ran
+INTERMEDIATE_STATES: frozenset[JobState] = ACTIVE_STATES - {JobState.RUNNING}
 
 
 def is_terminal(state: JobState | int) -> bool:
     """Whether ``state`` (an enum member or its wire value) ends a job's life."""
     return JobState(state) in TERMINAL_STATES
+
+
+def states_from_answers(
+    ids: Iterable[str], answers: Iterable[_StatusAnswer]
+) -> dict[str, JobState]:
+    """Each id's state in GetJobStatus answers; an id no answer has reads UNKNOWN.
+
+    (The zero value is QUEUED, so a missing id must not be read as a state.)
+    """
+    known = {k: v for answer in answers for k, v in answer.job_states.items()}
+    return {i: JobState(known[i]) if i in known else JobState.UNKNOWN for i in ids}
+
+
+class _StatusAnswer(Protocol):
+    @property
+    def job_states(self) -> Mapping[str, int]: ...
 
 
 def state_name(state: JobState | int) -> str:

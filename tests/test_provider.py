@@ -32,6 +32,7 @@ EXTRA_FIELDS = (
     "binoculars_target",
     "default_queue",
     "event_mode",
+    "log_interval",
 )
 
 

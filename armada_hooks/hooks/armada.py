@@ -5,48 +5,62 @@ The surface follows the AWS Batch hook (``client``, ``poll_job_status``,
 log fetcher, ``check_job_success``, ``add_jitter``, ``delay``, ``exponential_delay``) with
 Armada's semantics and without that hook's flaws: no sleep before the first poll, no
 jitter on top of jitter, every bound configurable, a deadline on every RPC, retries only
-on retryable gRPC codes, FAILED kept apart from REJECTED, and a job that never reaches
-Armada's query API cancelled after an acknowledgement timeout instead of polled forever.
+on retryable gRPC codes (:mod:`armada_hooks.rpc`), FAILED kept apart from REJECTED
+(:mod:`armada_hooks.verdicts`), and a job that never reaches Armada's query API
+cancelled after an acknowledgement timeout instead of polled forever. The hook owns
+the channels it opens: ``with ArmadaHook() as hook:`` (or ``async with``) closes them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, Unpack
 
-import grpc
-import tenacity
-from google.protobuf import json_format
-
-from armada_hooks import backoff
+from armada_hooks import backoff, verdicts
 from armada_hooks._compat import BaseHook
-from armada_hooks.errors import (
-    ArmadaAuthError,
-    ArmadaConnectionError,
-    ArmadaError,
-    ArmadaFatalRpcError,
-    ArmadaJobError,
-    ArmadaJobFailedError,
-    ArmadaJobLostError,
-    ArmadaJobNotFinishedError,
-    ArmadaJobRejectedError,
-    ArmadaJobSpecError,
-    ArmadaNotFoundError,
-    ArmadaRpcError,
-    ArmadaWaitTimeoutError,
+from armada_hooks.defaults import (
+    DEFAULT_ACKNOWLEDGEMENT_TIMEOUT,
+    DEFAULT_CONN_ID,
+    DEFAULT_LOG_INTERVAL,
 )
-from armada_hooks.hooks.connection import ArmadaConnectionConfig
-from armada_hooks.job_description import JobDescription, parse_job_details
+from armada_hooks.errors import (
+    ArmadaConnectionError,
+)
+from armada_hooks.hooks.clients import ConnectionClients
+from armada_hooks.hooks.connection import ArmadaConnectionConfig, ConfigLoader
+from armada_hooks.job_description import (
+    JobDescription,
+    describe_jobs,
+    failed_job_ids,
+    oldest_first,
+    parse_job_details,
+)
+from armada_hooks.job_requests import (
+    apply_client_ids,
+    build_job_request_item,
+    check_name,
+    submitted_job_ids,
+)
+from armada_hooks.rpc import (
+    RETRYABLE_CODES,
+    UNSENT_CODES,
+    RetryPolicy,
+    chunks,
+    describe_failure,
+    gather_all,
+)
 from armada_hooks.states import (
     FAILURE_STATES,
+    INTERMEDIATE_STATES,
+    RUNNING_STATES,
     SUCCESS_STATES,
     TERMINAL_STATES,
     JobState,
+    states_from_answers,
 )
+from armada_hooks.verdicts import JobLost, PolledWait
 
 if TYPE_CHECKING:
     from armada_client.armada import submit_pb2
@@ -54,53 +68,22 @@ if TYPE_CHECKING:
     from armada_hooks.hooks.logs import ArmadaLogFetcher, LineLogger
     from armada_hooks.protocols import ArmadaProtocol, AsyncArmadaProtocol, LogProtocol
 
-T = TypeVar("T")
 
-MAX_QUERY_IDS = 500  # Armada's query API refuses more ids per request
-DEFAULT_ACKNOWLEDGEMENT_TIMEOUT = 300.0
-RETRYABLE_CODES = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.ABORTED,
-    }
-)
-# A submit without client ids is not idempotent: retry it only where Armada cannot have
-# accepted it (overloaded, or the connection never carried the request).
-UNSENT_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED})
-RUNNING_STATES = frozenset({JobState.RUNNING}) | TERMINAL_STATES
-INTERMEDIATE_STATES = frozenset(JobState) - TERMINAL_STATES - {JobState.RUNNING}
+_NON_NEGATIVE = ["max_retries", "status_retries", "retry_wait_min", "retry_wait_max"]
+_NON_NEGATIVE += ["backoff_cap", "acknowledgement_timeout"]
 
 
-def _code(exc: BaseException) -> grpc.StatusCode | None:
-    code = getattr(exc, "code", None)
-    if callable(code):
-        try:
-            value = code()
-        except Exception:  # a half-built RpcError: not a status we can act on
-            return None
-        return value if isinstance(value, grpc.StatusCode) else None
-    return None
+class WaitWhere(TypedDict, total=False):
+    """Where a waited-for job lives, so that a lost one can be cancelled."""
+
+    queue: str | None
+    job_set_id: str | None
 
 
-def _details(exc: BaseException) -> str:
-    details = getattr(exc, "details", None)
-    if callable(details):
-        try:
-            return str(details() or "")
-        except Exception:
-            return ""
-    return str(exc)
+class PollOptions(WaitWhere, total=False):
+    """The keyword options of :meth:`ArmadaHook.poll_job_status` and its async twin."""
 
-
-def _chunks(ids: list[str]) -> list[list[str]]:
-    """``ids`` in runs of at most ``MAX_QUERY_IDS``, the most one query may ask about."""
-    return [ids[i : i + MAX_QUERY_IDS] for i in range(0, len(ids), MAX_QUERY_IDS)]
-
-
-def _failed(task: asyncio.Future[Any]) -> bool:
-    return task.done() and (task.cancelled() or task.exception() is not None)
+    poll_interval: float | None  # seconds between polls; None: exponential backoff
 
 
 class ArmadaHook(BaseHook):
@@ -130,7 +113,7 @@ class ArmadaHook(BaseHook):
     """
 
     conn_name_attr = "armada_conn_id"
-    default_conn_name = "armada_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = "armada"
     hook_name = "Armada"
 
@@ -163,79 +146,49 @@ class ArmadaHook(BaseHook):
     ) -> None:
         super().__init__()
         self.armada_conn_id = armada_conn_id
-        self._client = client
-        self._async_client = async_client
-        self._async_loop: asyncio.AbstractEventLoop | None = None
-        self._log_client_factory = log_client_factory
+        self._clients = ConnectionClients(
+            lambda: self.config, client, async_client, log_client_factory
+        )
         self.max_retries = self.MAX_RETRIES if max_retries is None else max_retries
         self.status_retries = self.STATUS_RETRIES if status_retries is None else status_retries
         self.retry_wait_min = self.RETRY_WAIT_MIN if retry_wait_min is None else retry_wait_min
         self.retry_wait_max = self.RETRY_WAIT_MAX if retry_wait_max is None else retry_wait_max
         self.backoff_cap = self.BACKOFF_CAP if backoff_cap is None else backoff_cap
         self.acknowledgement_timeout = acknowledgement_timeout
-        for name in ("max_retries", "status_retries"):
+        for name in _NON_NEGATIVE:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("retry_wait_min", "retry_wait_max", "backoff_cap", "acknowledgement_timeout"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0 seconds, got {getattr(self, name)}")
         if self.retry_wait_min > self.retry_wait_max:
             raise ValueError("retry_wait_min must not exceed retry_wait_max")
-        self._submitted: dict[str, tuple[str, str, float]] = {}
+        self.retry_policy = RetryPolicy(  # how this hook retries one RPC
+            self.status_retries, self.retry_wait_min, self.retry_wait_max, armada_conn_id, self.log
+        )
+        self._submitted: dict[str, tuple[str, str, float]] = {}  # queue, job set, epoch s
         self._seen: dict[str, JobState] = {}  # last state logged per job
-        self._log_clients: dict[str, LogProtocol | None] = {}
-        self._config_loading: asyncio.Task[ArmadaConnectionConfig] | None = None
+        self._config_loader = ConfigLoader(
+            armada_conn_id,
+            lambda conn_id: self.get_connection(conn_id),
+            lambda conn_id: self.aget_connection(conn_id),
+        )
 
     # -- connection and clients ------------------------------------------------------
 
-    @cached_property
+    @property
     def config(self) -> ArmadaConnectionConfig:
         """The connection's settings, parsed and checked once."""
-        try:
-            conn = self.get_connection(self.armada_conn_id)
-        except ArmadaError:
-            raise
-        except Exception as exc:
-            raise self._unloadable(exc) from exc
-        return ArmadaConnectionConfig.from_connection(conn)
+        return self._config_loader.load()
 
     async def aload_config(self) -> ArmadaConnectionConfig:
         """Load the connection without blocking the event loop (triggers call this first).
 
         Concurrent callers share one lookup; a failed lookup is tried again by the next call.
         """
-        if "config" not in self.__dict__:
-            loading = self._config_loading
-            loop = asyncio.get_running_loop()
-            if loading is None or loading.get_loop() is not loop or _failed(loading):
-                loading = self._config_loading = loop.create_task(self._fetch_config())
-            self.__dict__.setdefault("config", await asyncio.shield(loading))
-        return self.config
-
-    async def _fetch_config(self) -> ArmadaConnectionConfig:
-        try:
-            conn = await self.aget_connection(self.armada_conn_id)
-        except Exception as exc:
-            raise self._unloadable(exc) from exc
-        return ArmadaConnectionConfig.from_connection(conn)
-
-    def _unloadable(self, exc: Exception) -> ArmadaConnectionError:
-        env = f"AIRFLOW_CONN_{self.armada_conn_id.upper()}"
-        return ArmadaConnectionError(
-            f"Airflow connection {self.armada_conn_id!r} could not be loaded ({exc}); "
-            f"define it, e.g. {env}='armada://armada.example.com:50051'"
-        )
+        return await self._config_loader.aload()
 
     @property
     def client(self) -> ArmadaProtocol:
         """The synchronous client: the one passed in, or ``ArmadaClient`` on the connection."""
-        if self._client is None:
-            from armada_client.client import ArmadaClient
-
-            from armada_hooks.channels import open_channel
-
-            self._client = ArmadaClient(open_channel(self.config.channel_spec()))
-        return self._client
+        return self._clients.sync
 
     @property
     def async_client(self) -> AsyncArmadaProtocol:
@@ -243,18 +196,7 @@ class ArmadaHook(BaseHook):
 
         A built client belongs to the running event loop; a new loop gets a new channel.
         """
-        if self._async_client is not None and self._async_loop is None:
-            return self._async_client  # passed in: the caller owns its loop
-        loop = asyncio.get_running_loop()
-        if self._async_client is None or self._async_loop is not loop:
-            from armada_client.asyncio_client import ArmadaAsyncIOClient
-
-            from armada_hooks.channels import open_aio_channel
-
-            channel = open_aio_channel(self.config.channel_spec())
-            self._async_client = cast("AsyncArmadaProtocol", ArmadaAsyncIOClient(channel))
-            self._async_loop = loop
-        return self._async_client
+        return self._clients.aio
 
     def get_conn(self) -> ArmadaProtocol:
         """The synchronous client (Airflow's hook API)."""
@@ -262,24 +204,31 @@ class ArmadaHook(BaseHook):
 
     def log_client(self, cluster: str) -> LogProtocol | None:
         """The log client for ``cluster``; None when no Binoculars target is configured."""
-        if cluster not in self._log_clients:
-            if self._log_client_factory is not None:
-                self._log_clients[cluster] = self._log_client_factory(cluster)
-            else:
-                target = self.config.binoculars_for(cluster)
-                if target is None:
-                    self._log_clients[cluster] = None
-                else:
-                    from armada_hooks.channels import open_channel
-                    from armada_hooks.hooks.logs import BinocularsLogClient
+        return self._clients.logs(cluster)
 
-                    channel = open_channel(self.config.channel_spec(target))
-                    self._log_clients[cluster] = BinocularsLogClient(channel)
-        return self._log_clients[cluster]
+    def close(self) -> None:
+        """Close the channels this hook opened (clients passed in are left to their owner)."""
+        self._clients.close()
+
+    async def aclose(self) -> None:
+        """:meth:`close`, awaiting the running loop's asyncio channel."""
+        await self._clients.aclose()
+
+    def __enter__(self) -> ArmadaHook:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> ArmadaHook:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     def test_connection(self) -> tuple[bool, str]:
         """Call both Health RPCs once; report which failed and why (Airflow's UI button)."""
-        injected = self._client is not None
+        injected = self._clients.injected
         problems = []
         for name, call in (
             ("Submit", self.client.submit_health),
@@ -288,10 +237,7 @@ class ArmadaHook(BaseHook):
             try:
                 call()
             except Exception as exc:
-                code = _code(exc)
-                problems.append(
-                    f"{name} health: {code.name if code else type(exc).__name__}: {_details(exc)}"
-                )
+                problems.append(f"{name} health: {describe_failure(exc)}")
         if problems:
             return False, "; ".join(problems)
         where = "the Armada client passed in" if injected else f"Armada at {self.config.target}"
@@ -310,124 +256,9 @@ class ArmadaHook(BaseHook):
 
     def delay(self, delay: float | None = None) -> None:
         """Sleep ``delay`` ± 1 s, or between ``DEFAULT_DELAY_MIN`` and ``_MAX`` when None."""
-        if delay is None:
-            pause = backoff.add_jitter(
-                (self.DEFAULT_DELAY_MIN + self.DEFAULT_DELAY_MAX) / 2,
-                (self.DEFAULT_DELAY_MAX - self.DEFAULT_DELAY_MIN) / 2,
-                self.DEFAULT_DELAY_MIN,
-            )
-        else:
-            pause = backoff.add_jitter(delay)
+        low, high = self.DEFAULT_DELAY_MIN, self.DEFAULT_DELAY_MAX
+        pause = backoff.add_jitter(delay) if delay is not None else backoff.uniform(low, high)
         time.sleep(pause)
-
-    # -- RPCs with retries and typed errors -------------------------------------------
-
-    def _retrying_kwargs(self, method: str, codes: frozenset[grpc.StatusCode]) -> dict[str, Any]:
-        def retryable(exc: BaseException) -> bool:
-            return _code(exc) in codes
-
-        def before_sleep(state: tenacity.RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            code = _code(exc) if exc else None
-            self.log.warning(
-                "Armada %s failed with %s (try %d of %d); retrying",
-                method,
-                code.name if code else type(exc).__name__,
-                state.attempt_number,
-                self.status_retries + 1,
-            )
-
-        return {
-            "retry": tenacity.retry_if_exception(retryable),
-            "stop": tenacity.stop_after_attempt(self.status_retries + 1),
-            "wait": tenacity.wait_random_exponential(
-                multiplier=max(self.retry_wait_min, 0.1),  # a zero multiplier never backs off
-                min=self.retry_wait_min,
-                max=self.retry_wait_max,
-            ),
-            "before_sleep": before_sleep,
-            "reraise": True,
-        }
-
-    def _translate(
-        self,
-        exc: BaseException,
-        method: str,
-        queue: str | None,
-        tries: int = 1,
-        retried: frozenset[grpc.StatusCode] = RETRYABLE_CODES,
-    ) -> ArmadaError:
-        code = _code(exc)
-        details = _details(exc)
-        where = f"Armada {method} failed"
-        if code is None:
-            return ArmadaRpcError(f"{where}: {type(exc).__name__}: {exc}", method=method)
-        text = f"{where} with {code.name}: {details}"
-        if code is grpc.StatusCode.INVALID_ARGUMENT:
-            return ArmadaJobSpecError(
-                f"{text}. Fix the job request; retrying cannot help.", method=method, code=code.name
-            )
-        if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
-            scope = f" for queue {queue!r}" if queue else ""
-            return ArmadaAuthError(
-                f"{text}. Check the credentials of Airflow connection {self.armada_conn_id!r} "
-                f"and its permissions{scope}.",
-                method=method,
-                code=code.name,
-            )
-        if code is grpc.StatusCode.NOT_FOUND:
-            return ArmadaNotFoundError(text, method=method, code=code.name)
-        if code in RETRYABLE_CODES:
-            if code in retried:
-                why = f"gave up after {tries} {'try' if tries == 1 else 'tries'}"
-            else:
-                why = "not retried: a submit without client ids is not idempotent"
-            return ArmadaRpcError(f"{text} ({why})", method=method, code=code.name)
-        return ArmadaFatalRpcError(text, method=method, code=code.name)
-
-    def _call(
-        self,
-        method: str,
-        fn: Callable[..., T],
-        *args: Any,
-        queue: str | None = None,
-        codes: frozenset[grpc.StatusCode] = RETRYABLE_CODES,
-    ) -> T:
-        tries = 0
-        try:
-            for attempt in tenacity.Retrying(**self._retrying_kwargs(method, codes)):
-                with attempt:
-                    tries += 1
-                    return fn(*args)
-        except ArmadaError:
-            raise
-        except Exception as exc:
-            if isinstance(exc, grpc.RpcError) or _code(exc) is not None:
-                raise self._translate(exc, method, queue, tries, codes) from exc
-            raise
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _acall(
-        self,
-        method: str,
-        fn: Callable[..., Awaitable[T]],
-        *args: Any,
-        queue: str | None = None,
-        codes: frozenset[grpc.StatusCode] = RETRYABLE_CODES,
-    ) -> T:
-        tries = 0
-        try:
-            async for attempt in tenacity.AsyncRetrying(**self._retrying_kwargs(method, codes)):
-                with attempt:
-                    tries += 1
-                    return await fn(*args)
-        except ArmadaError:
-            raise
-        except Exception as exc:
-            if isinstance(exc, grpc.RpcError) or _code(exc) is not None:
-                raise self._translate(exc, method, queue, tries, codes) from exc
-            raise
-        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- submit and cancel ------------------------------------------------------------
 
@@ -436,23 +267,7 @@ class ArmadaHook(BaseHook):
         item: submit_pb2.JobSubmitRequestItem | Mapping[str, Any],
     ) -> submit_pb2.JobSubmitRequestItem:
         """A copy of ``item``; a dict in Armada's JSON form is parsed, naming any bad field."""
-        from armada_client.armada import submit_pb2
-
-        if isinstance(item, submit_pb2.JobSubmitRequestItem):
-            copy = submit_pb2.JobSubmitRequestItem()
-            copy.CopyFrom(item)
-            return copy
-        if isinstance(item, Mapping):
-            try:
-                return json_format.ParseDict(dict(item), submit_pb2.JobSubmitRequestItem())
-            except json_format.ParseError as exc:
-                raise ArmadaJobSpecError(
-                    f"job request is not a valid JobSubmitRequestItem: {exc}"
-                ) from None
-        raise ArmadaJobSpecError(
-            f"job request must be a JobSubmitRequestItem or a dict in its JSON form, "
-            f"not {type(item).__name__}"
-        )
+        return build_job_request_item(item)
 
     def submit_jobs(
         self,
@@ -467,19 +282,11 @@ class ArmadaHook(BaseHook):
         Armada returns the original job id for a repeat. Without client ids a submit is
         retried only on codes where Armada cannot have accepted it.
         """
-        _check_name("queue", queue)
-        _check_name("job_set_id", job_set_id)
+        check_name("queue", queue)
+        check_name("job_set_id", job_set_id)
         requests = [self.build_job_request_item(item) for item in items]
-        if not requests:
-            raise ArmadaJobSpecError("submit_jobs needs at least one job request item")
-        if client_ids is not None:
-            if len(client_ids) != len(requests):
-                raise ValueError("client_ids must have one entry per item")
-            for request, client_id in zip(requests, client_ids, strict=True):
-                if client_id:
-                    request.client_id = client_id
-        idempotent = all(r.client_id for r in requests)
-        response = self._call(
+        idempotent = apply_client_ids(requests, client_ids)
+        response = self.retry_policy.call(
             "SubmitJobs",
             self.client.submit_jobs,
             queue,
@@ -488,28 +295,11 @@ class ArmadaHook(BaseHook):
             queue=queue,
             codes=RETRYABLE_CODES if idempotent else UNSENT_CODES,
         )
-        return self._job_ids(response, queue, job_set_id, len(requests))
-
-    def _job_ids(
-        self, response: submit_pb2.JobSubmitResponse, queue: str, job_set_id: str, expected: int
-    ) -> list[str]:
-        items = list(response.job_response_items)
-        errors = [f"item {i}: {item.error}" for i, item in enumerate(items) if item.error]
-        if errors:
-            raise ArmadaJobSpecError(
-                f"Armada refused job request items in queue {queue!r}: {'; '.join(errors)}",
-                method="SubmitJobs",
-                code="INVALID_ARGUMENT",
-            )
-        if len(items) != expected or not all(item.job_id for item in items):
-            raise ArmadaRpcError(
-                f"Armada answered SubmitJobs with {len(items)} job ids for {expected} items",
-                method="SubmitJobs",
-            )
-        now = time.monotonic()
-        for item in items:
-            self._submitted.setdefault(item.job_id, (queue, job_set_id, now))
-        return [item.job_id for item in items]
+        job_ids = submitted_job_ids(response, queue, len(requests))
+        now = time.time()
+        for job_id in job_ids:
+            self._submitted.setdefault(job_id, (queue, job_set_id, now))
+        return job_ids
 
     def submit_job(
         self,
@@ -528,13 +318,32 @@ class ArmadaHook(BaseHook):
         sent). Armada cancels asynchronously: the answer may still be an active state.
         """
         state = self.get_job_status(job_id)
-        if state in TERMINAL_STATES:
-            self.log.info("Armada job %s already ended %s; not cancelling it", job_id, state.name)
+        if self._ended_before_cancel(job_id, state):
             return state
-        self._call("CancelJobs", self.client.cancel_jobs, queue, job_set_id, job_id, queue=queue)
-        after = self.get_job_status(job_id)
+        self.retry_policy.call(
+            "CancelJobs", self.client.cancel_jobs, queue, job_set_id, job_id, queue=queue
+        )
+        return self._cancel_asked(job_id, state, self.get_job_status(job_id))
+
+    async def acancel_job(self, queue: str, job_set_id: str, job_id: str) -> JobState:
+        """Async :meth:`cancel_job`."""
+        state = await self.aget_job_status(job_id)
+        if self._ended_before_cancel(job_id, state):
+            return state
+        await self.retry_policy.acall(
+            "CancelJobs", self.async_client.cancel_jobs, queue, job_set_id, job_id, queue=queue
+        )
+        return self._cancel_asked(job_id, state, await self.aget_job_status(job_id))
+
+    def _ended_before_cancel(self, job_id: str, state: JobState) -> bool:
+        ended = state in TERMINAL_STATES
+        if ended:
+            self.log.info("Armada job %s already ended %s; not cancelling it", job_id, state.name)
+        return ended
+
+    def _cancel_asked(self, job_id: str, before: JobState, after: JobState) -> JobState:
         self.log.info(
-            "Asked Armada to cancel job %s (was %s, now %s)", job_id, state.name, after.name
+            "Asked Armada to cancel job %s (was %s, now %s)", job_id, before.name, after.name
         )
         return after
 
@@ -543,11 +352,8 @@ class ArmadaHook(BaseHook):
     def get_job_statuses(self, job_ids: Iterable[str]) -> dict[str, JobState]:
         """States of any number of jobs, asked in chunks of 500; missing ids read UNKNOWN."""
         ids = list(dict.fromkeys(job_ids))
-        states: dict[str, JobState] = {}
-        for chunk in _chunks(ids):
-            response = self._call("GetJobStatus", self.client.get_job_status, chunk)
-            states.update(_states(chunk, response.job_states))
-        return states
+        call, get = self.retry_policy.call, self.client.get_job_status
+        return states_from_answers(ids, [call("GetJobStatus", get, c) for c in chunks(ids)])
 
     def get_job_status(self, job_id: str) -> JobState:
         """The state of one job (UNKNOWN until Armada's query API has it)."""
@@ -558,21 +364,26 @@ class ArmadaHook(BaseHook):
         """A :class:`~armada_hooks.job_description.JobDescription` from ``JobDetails``."""
         return parse_job_details(details, reason)
 
+    def get_job_descriptions(self, job_ids: Iterable[str]) -> dict[str, JobDescription]:
+        """Descriptions of many jobs; unknown ids read UNKNOWN.
+
+        One GetJobDetails per 500 ids, and one GetJobErrors per 500 failed jobs for their
+        reasons.
+        """
+        ids = list(dict.fromkeys(job_ids))
+        call, client = self.retry_policy.call, self.client
+        details = [call("GetJobDetails", client.get_job_details, c) for c in chunks(ids)]
+        failed = chunks(failed_job_ids(ids, details))
+        errors = [call("GetJobErrors", client.get_job_errors, c) for c in failed]
+        return describe_jobs(ids, details, errors)
+
     def get_job_description(self, job_id: str) -> JobDescription:
         """State, placement, times, and (for a failed job) Armada's reason."""
-        response = self._call("GetJobDetails", self.client.get_job_details, [job_id])
-        if job_id not in response.job_details:
-            return JobDescription(job_id=job_id, state=JobState.UNKNOWN)
-        details = response.job_details[job_id]
-        reason = ""
-        if JobState(details.state) in FAILURE_STATES:
-            errors = self._call("GetJobErrors", self.client.get_job_errors, [job_id])
-            reason = errors.job_errors.get(job_id, "")
-        return parse_job_details(details, reason)
+        return self.get_job_descriptions([job_id])[job_id]
 
     def find_jobs_by_external_uri(self, queue: str, job_set_id: str, uri: str) -> list[str]:
         """Every job of (queue, job set) submitted with ``uri``, oldest first."""
-        response = self._call(
+        response = self.retry_policy.call(
             "GetJobStatusUsingExternalJobUri",
             self.client.get_job_status_by_external_job_uri,
             queue,
@@ -582,9 +393,8 @@ class ArmadaHook(BaseHook):
         )
         ids = list(getattr(response, "job_states", {}))
         if len(ids) > 1:
-            details = self._call("GetJobDetails", self.client.get_job_details, ids).job_details
-            stamps = {i: d.submitted_ts.ToNanoseconds() for i, d in details.items()}
-            ids.sort(key=lambda i: (stamps.get(i, -1), i))
+            call, get = self.retry_policy.call, self.client.get_job_details
+            ids = oldest_first(ids, [call("GetJobDetails", get, c) for c in chunks(ids)])
         return ids
 
     def find_job_by_external_uri(self, queue: str, job_set_id: str, uri: str) -> str | None:
@@ -601,113 +411,61 @@ class ArmadaHook(BaseHook):
             self.log.info("Armada job %s is %s", job_id, state.name)
         return state
 
-    def _ack_deadline(
-        self, job_id: str, state: JobState, unknown_since: float | None
-    ) -> float | None:
-        """When the job started being UNKNOWN; raises _AckTimeout once that is too long ago."""
-        if state is not JobState.UNKNOWN:
-            return None
-        now = time.monotonic()
-        submitted = self._submitted.get(job_id)
-        since = unknown_since if unknown_since is not None else (submitted[2] if submitted else now)
-        if now - since >= self.acknowledgement_timeout:
-            raise _AckTimeout
-        return since
+    def _pauses(self, poll_interval: float | None) -> Iterator[float]:
+        """The pause after each of the ``max_retries + 1`` polls (none after the last)."""
+        for tries in range(self.max_retries):
+            yield poll_interval if poll_interval is not None else self.exponential_delay(tries)
+        yield 0.0
 
-    def _lost_target(
-        self, job_id: str, queue: str | None, job_set_id: str | None
-    ) -> tuple[str, str] | None:
-        submitted = self._submitted.get(job_id)
-        queue = queue or (submitted[0] if submitted else None)
-        job_set_id = job_set_id or (submitted[1] if submitted else None)
-        return (queue, job_set_id) if queue and job_set_id else None
-
-    def _lost_error(
-        self, job_id: str, *, cancelled: bool, timeout: float | None = None
-    ) -> ArmadaJobLostError:
-        action = (
-            "it has been cancelled so that a retry cannot leave a twin behind"
-            if cancelled
-            else "pass queue and job_set_id so that the hook can cancel it"
-        )
-        return ArmadaJobLostError(
-            f"Armada job {job_id} is still UNKNOWN after "
-            f"{self.acknowledgement_timeout if timeout is None else timeout:g}s: "
-            f"Armada never acknowledged it (lost); {action}",
-            job_id=job_id,
-            state=JobState.UNKNOWN,
+    def _poll(self, job_id: str, wanted: Iterable[JobState], **options: Any) -> PolledWait:
+        """The verdicts of a wait; a job this hook submitted is timed from its submission."""
+        queue, job_set_id, submitted_at = self._submitted.get(job_id, (None, None, None))
+        return PolledWait(
+            job_id,
+            frozenset(map(JobState, wanted)),
+            self.acknowledgement_timeout,
+            submitted_at,
+            options.get("queue") or queue,
+            options.get("job_set_id") or job_set_id,
         )
 
     def poll_job_status(
-        self,
-        job_id: str,
-        match_states: Iterable[JobState],
-        *,
-        poll_interval: float | None = None,
-        queue: str | None = None,
-        job_set_id: str | None = None,
+        self, job_id: str, match_states: Iterable[JobState], **options: Unpack[PollOptions]
     ) -> JobState:
         """Poll until the job is in one of ``match_states``; the state reached.
 
         The first poll is immediate; pauses follow :meth:`exponential_delay` (or a fixed
         ``poll_interval``). A job that ends in a state outside ``match_states`` raises
         (it can never match); so do ``max_retries`` polls without a match, and a job
-        UNKNOWN for longer than ``acknowledgement_timeout``.
+        UNKNOWN for longer than ``acknowledgement_timeout`` (cancelled first, when its
+        ``queue`` and ``job_set_id`` are known).
         """
-        poll = _Poll(job_id, frozenset(JobState(s) for s in match_states))
-        for tries in range(self.max_retries + 1):
-            state = self.get_job_status(job_id)
-            try:
-                if self._poll_step(poll, state):
-                    return state
-            except _AckTimeout:
-                target = self._lost_target(job_id, queue, job_set_id)
-                if target:
-                    self._call(
-                        "CancelJobs", self.client.cancel_jobs, *target, job_id, queue=target[0]
-                    )
-                raise self._lost_error(job_id, cancelled=target is not None) from None
-            if tries < self.max_retries:
-                time.sleep(self._pause(tries, poll_interval))
-        raise self._gave_up(poll)
+        poll = self._poll(job_id, match_states, **options)
+        try:
+            return self._wait(poll, options.get("poll_interval"))
+        except JobLost as lost:
+            if lost.target:
+                self.cancel_job(*lost.target, job_id)
+            raise lost.error from None
 
-    def _poll_step(self, poll: _Poll, state: JobState) -> bool:
-        """One poll's verdict: True on a match; raises if the job can never match."""
-        poll.last = self._note(poll.job_id, state)
-        if state in poll.wanted:
-            return True
-        if state in TERMINAL_STATES:
-            raise self._ended_elsewhere(poll.job_id, state, poll.wanted)
-        poll.unknown_since = self._ack_deadline(poll.job_id, state, poll.unknown_since)
-        return False
-
-    def _pause(self, tries: int, poll_interval: float | None) -> float:
-        return poll_interval if poll_interval is not None else self.exponential_delay(tries)
-
-    def _gave_up(self, poll: _Poll) -> ArmadaWaitTimeoutError:
-        return ArmadaWaitTimeoutError(
-            f"Armada job {poll.job_id} is still {poll.last.name if poll.last else 'unknown'} "
-            f"after {self.max_retries + 1} polls; waited for {sorted(s.name for s in poll.wanted)}"
-        )
-
-    def _ended_elsewhere(
-        self, job_id: str, state: JobState, wanted: frozenset[JobState]
-    ) -> ArmadaJobError:
-        return ArmadaJobError(
-            f"Armada job {job_id} ended {state.name}, so it can never reach "
-            f"{sorted(s.name for s in wanted)}",
-            job_id=job_id,
-            state=state,
-        )
+    def _wait(self, poll: PolledWait, poll_interval: float | None, quiet: bool = False) -> JobState:
+        for pause in self._pauses(poll_interval):
+            state = self.get_job_status(poll.job_id)
+            if not (quiet and state in TERMINAL_STATES):  # a waiter logs the end itself
+                self._note(poll.job_id, state)
+            if poll.judge(state, time.time()):
+                return state
+            time.sleep(pause)
+        raise poll.gave_up(self.max_retries + 1)
 
     def poll_for_job_running(
-        self, job_id: str, delay: float | None = None, **kwargs: Any
+        self, job_id: str, delay: float | None = None, **kwargs: Unpack[WaitWhere]
     ) -> JobState:
         """Poll until the job runs or ends (``RUNNING_STATES``)."""
         return self.poll_job_status(job_id, RUNNING_STATES, poll_interval=delay, **kwargs)
 
     def poll_for_job_complete(
-        self, job_id: str, delay: float | None = None, **kwargs: Any
+        self, job_id: str, delay: float | None = None, **kwargs: Unpack[WaitWhere]
     ) -> JobState:
         """Poll until the job ends (``TERMINAL_STATES``)."""
         return self.poll_job_status(job_id, TERMINAL_STATES, poll_interval=delay, **kwargs)
@@ -723,26 +481,51 @@ class ArmadaHook(BaseHook):
     ) -> JobState:
         """Wait until the job ends, streaming its log through ``log_fetcher`` once it runs.
 
-        ``delay`` is a fixed poll interval (default: exponential backoff). Returns the
-        final state; call :meth:`check_job_success` to turn failure into an exception.
+        ``delay`` is a fixed poll interval (default: exponential backoff). The log's last
+        lines are written before the line saying how the job ended. Returns the final
+        state; call :meth:`check_job_success` to turn failure into an exception.
         """
-        kwargs = {"queue": queue, "job_set_id": job_set_id}
-        self.poll_for_job_running(job_id, delay, **kwargs)
+        where: WaitWhere = {"queue": queue, "job_set_id": job_set_id}
+        self.poll_for_job_running(job_id, delay, **where)
         if log_fetcher is not None:
             log_fetcher.start()
         try:
-            return self.poll_for_job_complete(job_id, delay, **kwargs)
+            end = self._poll(job_id, TERMINAL_STATES, **where)
+            try:
+                state = self._wait(end, delay, quiet=True)
+            except JobLost as lost:
+                if lost.target:
+                    self.cancel_job(*lost.target, job_id)
+                raise lost.error from None
         finally:
             if log_fetcher is not None:
-                log_fetcher.stop()
+                log_fetcher.stop()  # drains the last lines
+        return self._note(job_id, state)
 
     def log_fetcher(
-        self, job_id: str, logger: LineLogger | None = None, interval: float = 2.0
+        self, job_id: str, logger: LineLogger | None = None, interval: float | None = None
     ) -> ArmadaLogFetcher:
-        """A fetcher that streams the job's container log into ``logger`` while it runs."""
+        """A fetcher that streams the job's container log into ``logger`` while it runs.
+
+        ``interval``: seconds between fetches while the log grows (default: the
+        connection's ``log_interval``); a quiet log is fetched less often.
+        """
         from armada_hooks.hooks.logs import ArmadaLogFetcher
 
-        return ArmadaLogFetcher(self, job_id, logger or self.log, interval=interval)
+        return ArmadaLogFetcher(
+            job_id,
+            logger or self.log,
+            describe=self.get_job_description,
+            log_client=self.log_client,
+            source=f"Airflow connection {self.armada_conn_id!r}",
+            interval=interval if interval is not None else self._log_interval(),
+        )
+
+    def _log_interval(self) -> float:
+        try:
+            return self.config.log_interval
+        except ArmadaConnectionError:  # a client passed in and no connection
+            return DEFAULT_LOG_INTERVAL
 
     def check_job_success(self, job_id: str) -> bool:
         """True if the job SUCCEEDED.
@@ -752,149 +535,66 @@ class ArmadaHook(BaseHook):
             the state and Armada's reason.
         :raises ArmadaJobNotFinishedError: the job has not ended yet (or is UNKNOWN).
         """
-        return self._judge(self.get_job_description(job_id))
+        return verdicts.check_success(self.get_job_description(job_id))
 
-    @staticmethod
-    def _judge(description: JobDescription) -> bool:
-        job_id, state, reason = description.job_id, description.state, description.reason
-        if state in SUCCESS_STATES:
-            return True
-        why = f": {reason}" if reason else ""
-        if state is JobState.REJECTED:
-            raise ArmadaJobRejectedError(
-                f"Armada rejected job {job_id}{why}", job_id=job_id, state=state, reason=reason
-            )
-        if state in FAILURE_STATES:
-            raise ArmadaJobFailedError(
-                f"Armada job {job_id} ended {state.name}{why}",
-                job_id=job_id,
-                state=state,
-                reason=reason,
-            )
-        raise ArmadaJobNotFinishedError(
-            f"Armada job {job_id} has not finished: it is {state.name}", job_id=job_id, state=state
-        )
-
-    # -- async twins ------------------------------------------------------------------
+    # -- async twins (the same decisions; only the I/O lines differ) -------------------
 
     async def aget_job_statuses(self, job_ids: Iterable[str]) -> dict[str, JobState]:
         """Async :meth:`get_job_statuses`; chunks of 500 are asked concurrently."""
-        chunks = _chunks(list(dict.fromkeys(job_ids)))
-        client = self.async_client
-        responses = await asyncio.gather(
-            *(self._acall("GetJobStatus", client.get_job_status, chunk) for chunk in chunks)
-        )
-        states: dict[str, JobState] = {}
-        for chunk, response in zip(chunks, responses, strict=True):
-            states.update(_states(chunk, response.job_states))
-        return states
+        ids = list(dict.fromkeys(job_ids))
+        acall, get = self.retry_policy.acall, self.async_client.get_job_status
+        answers = await gather_all(acall("GetJobStatus", get, c) for c in chunks(ids))
+        return states_from_answers(ids, answers)
 
     async def aget_job_status(self, job_id: str) -> JobState:
         """Async :meth:`get_job_status`."""
         return (await self.aget_job_statuses([job_id]))[job_id]
 
+    async def aget_job_descriptions(self, job_ids: Iterable[str]) -> dict[str, JobDescription]:
+        """Async :meth:`get_job_descriptions`; chunks are asked concurrently."""
+        ids = list(dict.fromkeys(job_ids))
+        acall, client = self.retry_policy.acall, self.async_client
+        details = await gather_all(
+            acall("GetJobDetails", client.get_job_details, c) for c in chunks(ids)
+        )
+        failed = chunks(failed_job_ids(ids, details))
+        errors = await gather_all(acall("GetJobErrors", client.get_job_errors, c) for c in failed)
+        return describe_jobs(ids, details, errors)
+
     async def aget_job_description(self, job_id: str) -> JobDescription:
         """Async :meth:`get_job_description`."""
         return (await self.aget_job_descriptions([job_id]))[job_id]
 
-    async def aget_job_descriptions(self, job_ids: Iterable[str]) -> dict[str, JobDescription]:
-        """Descriptions of many jobs; unknown ids read UNKNOWN.
-
-        One GetJobDetails per 500 ids (chunks asked concurrently), and one GetJobErrors
-        per 500 failed jobs for their reasons.
-        """
-        ids = list(dict.fromkeys(job_ids))
-        client = self.async_client
-        responses = await asyncio.gather(
-            *(self._acall("GetJobDetails", client.get_job_details, c) for c in _chunks(ids))
-        )
-        details = {k: v for response in responses for k, v in response.job_details.items()}
-        failed = [j for j in ids if j in details and JobState(details[j].state) in FAILURE_STATES]
-        reasons: dict[str, str] = {}
-        if failed:
-            errors = await asyncio.gather(
-                *(self._acall("GetJobErrors", client.get_job_errors, c) for c in _chunks(failed))
-            )
-            reasons = {k: v for response in errors for k, v in response.job_errors.items()}
-        return {
-            j: parse_job_details(details[j], reasons.get(j, ""))
-            if j in details
-            else JobDescription(job_id=j, state=JobState.UNKNOWN)
-            for j in ids
-        }
-
     async def acheck_job_success(self, job_id: str) -> bool:
         """Async :meth:`check_job_success`."""
-        return self._judge(await self.aget_job_description(job_id))
-
-    async def acancel_job(self, queue: str, job_set_id: str, job_id: str) -> JobState:
-        """Async :meth:`cancel_job`."""
-        state = await self.aget_job_status(job_id)
-        if state in TERMINAL_STATES:
-            return state
-        await self._acall(
-            "CancelJobs", self.async_client.cancel_jobs, queue, job_set_id, job_id, queue=queue
-        )
-        return await self.aget_job_status(job_id)
+        return verdicts.check_success(await self.aget_job_description(job_id))
 
     async def apoll_job_status(
-        self,
-        job_id: str,
-        match_states: Iterable[JobState],
-        *,
-        poll_interval: float | None = None,
-        queue: str | None = None,
-        job_set_id: str | None = None,
+        self, job_id: str, match_states: Iterable[JobState], **options: Unpack[PollOptions]
     ) -> JobState:
         """Async :meth:`poll_job_status` (the ack timeout's cancel runs on the async client)."""
-        poll = _Poll(job_id, frozenset(JobState(s) for s in match_states))
-        for tries in range(self.max_retries + 1):
-            state = await self.aget_job_status(job_id)
-            try:
-                if self._poll_step(poll, state):
+        poll = self._poll(job_id, match_states, **options)
+        interval = options.get("poll_interval")
+        try:
+            for pause in self._pauses(interval):
+                state = self._note(job_id, await self.aget_job_status(job_id))
+                if poll.judge(state, time.time()):
                     return state
-            except _AckTimeout:
-                target = self._lost_target(job_id, queue, job_set_id)
-                if target:
-                    cancel = self.async_client.cancel_jobs
-                    await self._acall("CancelJobs", cancel, *target, job_id, queue=target[0])
-                raise self._lost_error(job_id, cancelled=target is not None) from None
-            if tries < self.max_retries:
-                await asyncio.sleep(self._pause(tries, poll_interval))
-        raise self._gave_up(poll)
+                await asyncio.sleep(pause)
+        except JobLost as lost:
+            if lost.target:
+                await self.acancel_job(*lost.target, job_id)
+            raise lost.error from None
+        raise poll.gave_up(self.max_retries + 1)
 
     async def apoll_for_job_running(
-        self, job_id: str, delay: float | None = None, **kwargs: Any
+        self, job_id: str, delay: float | None = None, **kwargs: Unpack[WaitWhere]
     ) -> JobState:
         """Async :meth:`poll_for_job_running`."""
         return await self.apoll_job_status(job_id, RUNNING_STATES, poll_interval=delay, **kwargs)
 
     async def apoll_for_job_complete(
-        self, job_id: str, delay: float | None = None, **kwargs: Any
+        self, job_id: str, delay: float | None = None, **kwargs: Unpack[WaitWhere]
     ) -> JobState:
         """Async :meth:`poll_for_job_complete`."""
         return await self.apoll_job_status(job_id, TERMINAL_STATES, poll_interval=delay, **kwargs)
-
-
-@dataclass
-class _Poll:
-    """What one polling loop has seen so far."""
-
-    job_id: str
-    wanted: frozenset[JobState]
-    last: JobState | None = None
-    unknown_since: float | None = None
-
-
-class _AckTimeout(Exception):
-    """Internal: a job has been UNKNOWN for longer than the acknowledgement timeout."""
-
-
-def _states(ids: Sequence[str], job_states: Mapping[str, int]) -> dict[str, JobState]:
-    # JobState's zero value is QUEUED: an id missing from the map was not answered.
-    return {i: JobState(job_states[i]) if i in job_states else JobState.UNKNOWN for i in ids}
-
-
-def _check_name(field: str, value: object) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise ArmadaJobSpecError(f"{field} must be a non-empty string, got {value!r}")

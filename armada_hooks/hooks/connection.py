@@ -16,6 +16,9 @@ extra ``binoculars_target``  Binoculars endpoint per cluster, a template with
 extra ``default_queue``   queue used when an operator names none
 extra ``event_mode``      ``true``: deferred waits follow job-set event streams instead of
                           polling (triggers may still choose; default ``false``)
+extra ``log_interval``    seconds between container-log fetches while a job writes
+                          (default 5; a quiet log is fetched less often, down to once a
+                          minute)
 ========================  ==============================================================
 
 Extras may also be spelled ``extra__armada__<name>`` (older Airflow UIs).
@@ -23,18 +26,20 @@ Extras may also be spelled ``extra__armada__<name>`` (older Airflow UIs).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from armada_hooks.channels import ChannelSpec
+from armada_hooks.defaults import DEFAULT_LOG_INTERVAL, DEFAULT_RPC_TIMEOUT
 from armada_hooks.errors import ArmadaConnectionError
 
 if TYPE_CHECKING:
     from armada_hooks._compat import Connection
 
-DEFAULT_RPC_TIMEOUT = 30.0
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 EXTRA_FIELDS = (
@@ -47,6 +52,7 @@ EXTRA_FIELDS = (
     "binoculars_target",
     "default_queue",
     "event_mode",
+    "log_interval",
 )
 
 
@@ -67,6 +73,7 @@ class ArmadaConnectionConfig:
     binoculars_target: str | None = None
     default_queue: str | None = None
     event_mode: bool = False
+    log_interval: float = DEFAULT_LOG_INTERVAL
 
     @property
     def target(self) -> str:
@@ -109,12 +116,8 @@ class ArmadaConnectionConfig:
         if port is not None and not 0 < int(port) < 65536:
             raise fail("port", f"{port} is not a TCP port")
         tls = _bool(extras.get("tls", False), fail("tls", "must be true or false"))
-        try:
-            rpc_timeout = float(extras.get("rpc_timeout") or DEFAULT_RPC_TIMEOUT)
-        except (TypeError, ValueError):
-            raise fail("rpc_timeout", "must be a number of seconds") from None
-        if rpc_timeout <= 0:
-            raise fail("rpc_timeout", "must be > 0 seconds")
+        rpc_timeout = _seconds(extras, "rpc_timeout", DEFAULT_RPC_TIMEOUT, fail)
+        log_interval = _seconds(extras, "log_interval", DEFAULT_LOG_INTERVAL, fail)
         ca_cert = _pem(extras.get("ca_cert"), fail("ca_cert", "cannot be read"))
         client_cert = _pem(extras.get("client_cert"), fail("client_cert", "cannot be read"))
         client_key = _pem(extras.get("client_key"), fail("client_key", "cannot be read"))
@@ -140,6 +143,7 @@ class ArmadaConnectionConfig:
             binoculars_target=binoculars,
             default_queue=str(extras.get("default_queue") or "").strip() or None,
             event_mode=event_mode,
+            log_interval=log_interval,
         )
 
 
@@ -152,6 +156,21 @@ def _extras(conn: Connection) -> dict[str, Any]:
                 extras[name] = raw[key]
                 break
     return extras
+
+
+def _seconds(
+    extras: dict[str, Any],
+    name: str,
+    default: float,
+    fail: Callable[[str, str], ArmadaConnectionError],
+) -> float:
+    try:
+        seconds = float(extras.get(name) or default)
+    except (TypeError, ValueError):
+        raise fail(name, "must be a number of seconds") from None
+    if not seconds > 0:
+        raise fail(name, "must be > 0 seconds")
+    return seconds
 
 
 def _bool(value: Any, error: ArmadaConnectionError) -> bool:
@@ -175,3 +194,67 @@ def _pem(value: Any, error: ArmadaConnectionError) -> bytes | None:
         return Path(text).expanduser().read_bytes()
     except OSError as exc:
         raise ArmadaConnectionError(f"{error.message}: {exc.strerror} ({text})") from None
+
+
+class ConfigLoader:
+    """Loads one connection's :class:`ArmadaConnectionConfig` once, blocking or not.
+
+    ``get`` and ``aget`` fetch an Airflow connection by id (the hook passes its own
+    ``get_connection`` / ``aget_connection``). Concurrent async callers share one lookup;
+    a failed lookup is tried again by the next call. Any failure to load becomes an
+    :class:`ArmadaConnectionError` that says how to define the connection.
+    """
+
+    def __init__(
+        self,
+        conn_id: str,
+        get: Callable[[str], Connection],
+        aget: Callable[[str], Awaitable[Connection]],
+    ) -> None:
+        self.conn_id = conn_id
+        self._get = get
+        self._aget = aget
+        self._config: ArmadaConnectionConfig | None = None
+        self._loading: asyncio.Task[ArmadaConnectionConfig] | None = None
+
+    def load(self) -> ArmadaConnectionConfig:
+        """The config, looked up on first use."""
+        if self._config is None:
+            try:
+                conn = self._get(self.conn_id)
+            except ArmadaConnectionError:
+                raise
+            except Exception as exc:
+                raise self._unloadable(exc) from exc
+            self._config = ArmadaConnectionConfig.from_connection(conn)
+        return self._config
+
+    async def aload(self) -> ArmadaConnectionConfig:
+        """The config, looked up without blocking the event loop."""
+        if self._config is None:
+            loop = asyncio.get_running_loop()
+            loading = self._loading
+            if loading is None or loading.get_loop() is not loop or _failed(loading):
+                loading = self._loading = loop.create_task(self._fetch())
+            config = await asyncio.shield(loading)
+            if self._config is None:
+                self._config = config
+        return self._config
+
+    async def _fetch(self) -> ArmadaConnectionConfig:
+        try:
+            conn = await self._aget(self.conn_id)
+        except Exception as exc:
+            raise self._unloadable(exc) from exc
+        return ArmadaConnectionConfig.from_connection(conn)
+
+    def _unloadable(self, exc: Exception) -> ArmadaConnectionError:
+        env = f"AIRFLOW_CONN_{self.conn_id.upper()}"
+        return ArmadaConnectionError(
+            f"Airflow connection {self.conn_id!r} could not be loaded ({exc}); "
+            f"define it, e.g. {env}='armada://armada.example.com:50051'"
+        )
+
+
+def _failed(task: asyncio.Future[Any]) -> bool:
+    return task.done() and (task.cancelled() or task.exception() is not None)

@@ -1,5 +1,11 @@
 """A job's container log through Binoculars: incremental, each line exactly once, in order.
 
+Fetches follow log activity, not the number of jobs: a job that writes is fetched every
+``interval`` seconds; a quiet one waits twice as long after each empty fetch, up to
+``max_interval``, and is back to ``interval`` as soon as it writes again. The module
+knows no hook: a fetcher is handed how to describe its job and how to reach a cluster's
+Binoculars.
+
 Binoculars passes ``since_time`` to Kubernetes, which keeps lines stamped at or after it
 *truncated to whole seconds*. Fetching "since the last line seen" therefore returns that
 line again, plus any others of the same second. :class:`JobLogCursor` keeps the lines of
@@ -9,16 +15,18 @@ that last second and drops them from the next fetch, so nothing is repeated or l
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from armada_hooks.defaults import DEFAULT_LOG_INTERVAL, MAX_LOG_INTERVAL
+from armada_hooks.rpc import status_code, status_details
 from armada_hooks.states import JobState
 from armada_hooks.timestamps import parse_rfc3339_ns
 
 if TYPE_CHECKING:
     import grpc
 
-    from armada_hooks.hooks.armada import ArmadaHook
+    from armada_hooks.job_description import JobDescription
     from armada_hooks.protocols import LogLineLike, LogProtocol
 
 _NS = 1_000_000_000
@@ -98,27 +106,42 @@ class ArmadaLogFetcher(threading.Thread):
 
     Like the AWS Batch task log fetcher: :meth:`start` it once the job runs, :meth:`stop`
     it when the job ends — stopping drains the log once more, so the last lines arrive.
-    Fetch errors never fail the task: a pod not there yet is waited for; anything else
-    is logged once per kind. With no Binoculars target for the job's cluster it says so
-    once at INFO and fetches nothing.
+    A deferred task calls :meth:`fetch_once` itself and sleeps :attr:`next_delay` between
+    fetches, so both ways share one cadence. Fetch errors never fail the task: a pod not
+    there yet is waited for; anything else is logged once per kind. With no Binoculars
+    target for the job's cluster it says so once at INFO and fetches nothing.
+
+    :param describe: ``job_id -> JobDescription`` (where the job runs).
+    :param log_client: ``cluster -> LogProtocol | None`` (None: no Binoculars there).
+    :param source: what configures the log clients, for the message when there is none
+        (e.g. ``"Airflow connection 'armada_default'"``).
     """
 
     def __init__(
         self,
-        hook: ArmadaHook,
         job_id: str,
         logger: LineLogger,
-        interval: float = 2.0,
+        *,
+        describe: Callable[[str], JobDescription],
+        log_client: Callable[[str], LogProtocol | None],
+        source: str = "the connection",
+        interval: float = DEFAULT_LOG_INTERVAL,
+        max_interval: float = MAX_LOG_INTERVAL,
     ) -> None:
         super().__init__(name=f"armada-log-fetcher-{job_id}", daemon=True)
         if interval <= 0:
             raise ValueError(f"interval must be > 0 seconds, got {interval}")
-        self.hook = hook
         self.job_id = job_id
         self.logger = logger
+        self.describe = describe
+        self.log_client_for = log_client
+        self.source = source
         self.interval = interval
+        self.max_interval = max(interval, max_interval)
+        self.next_delay = interval
         self.cursor = JobLogCursor()
         self.lines_logged = 0
+        self.fetches = 0
         self._stop_event = threading.Event()
         self._client: LogProtocol | None = None
         self._namespace = "default"
@@ -126,10 +149,10 @@ class ArmadaLogFetcher(threading.Thread):
         self._warned: set[str] = set()
 
     def run(self) -> None:
-        """Fetch every ``interval`` seconds until stopped, then once more."""
+        """Fetch at :attr:`next_delay` intervals until stopped, then once more."""
         while not self._stop_event.is_set():
             self.fetch_once()
-            self._stop_event.wait(self.interval)
+            self._stop_event.wait(self.next_delay)
         self.fetch_once()
 
     def stop(self) -> None:
@@ -139,56 +162,61 @@ class ArmadaLogFetcher(threading.Thread):
             self.join()
 
     def fetch_once(self) -> int:
-        """Fetch and log the new lines; how many there were."""
+        """Fetch and log the new lines; how many there were. Sets :attr:`next_delay`."""
         if self._disabled:
             return 0
         try:
             client = self._resolve()
             if client is None:
+                self.next_delay = self.interval  # not running yet: look again soon
                 return 0
+            self.fetches += 1
             batch = client.logs(self.job_id, self.cursor.since, self._namespace)
         except Exception as exc:
             self._on_error(exc)
+            self.next_delay = self.interval
             return 0
         fresh = self.cursor.new_lines(batch)
         for line in fresh:
             self.logger.info("%s", line.line)
         self.lines_logged += len(fresh)
+        if fresh:
+            self.next_delay = self.interval
+        else:  # quiet: back off, so Binoculars load follows log activity
+            self.next_delay = min(self.max_interval, self.next_delay * 2)
         return len(fresh)
 
     def _resolve(self) -> LogProtocol | None:
         if self._client is not None:
             return self._client
-        description = self.hook.get_job_description(self.job_id)
+        description = self.describe(self.job_id)
         if not description.cluster or description.state is JobState.UNKNOWN:
             return None  # not leased yet: try again next tick
         self._namespace = description.namespace or "default"
-        client = self.hook.log_client(description.cluster)
+        client = self.log_client_for(description.cluster)
         if client is None:
             self._disabled = True
             self.logger.info(
-                "No Binoculars target for cluster %r on Airflow connection %r "
-                "(extra 'binoculars_target'); the container log of Armada job %s is not fetched",
+                "No Binoculars target for cluster %r on %s (extra 'binoculars_target'); "
+                "the container log of Armada job %s is not fetched",
                 description.cluster,
-                self.hook.armada_conn_id,
+                self.source,
                 self.job_id,
             )
         self._client = client
         return client
 
     def _on_error(self, exc: Exception) -> None:
-        code = getattr(exc, "code", None)
-        name = code().name if callable(code) else type(exc).__name__
+        code = status_code(exc)
+        name = code.name if code else type(exc).__name__
         if name == "NOT_FOUND":
             self._client = None  # the pod is not there (yet, or any more): look again
             return
         if name not in self._warned:
             self._warned.add(name)
-            details = getattr(exc, "details", None)
-            text = details() if callable(details) else str(exc)
             self.logger.warning(
                 "Could not fetch the log of Armada job %s (%s: %s); will keep trying",
                 self.job_id,
                 name,
-                text,
+                status_details(exc),
             )

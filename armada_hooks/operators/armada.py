@@ -23,12 +23,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from google.protobuf import json_format
 
-from armada_hooks import errors
+from armada_hooks import errors, verdicts
 from armada_hooks._compat import BaseOperator, default_deferrable, task_state_store
+from armada_hooks.defaults import (
+    DEFAULT_ACKNOWLEDGEMENT_TIMEOUT,
+    DEFAULT_CONN_ID,
+    DEFAULT_POLL_INTERVAL,
+)
 from armada_hooks.job_description import JobDescription
 from armada_hooks.links.lookout import XCOM_KEY, LookoutLink
 from armada_hooks.states import TERMINAL_STATES, JobState
-from armada_hooks.triggers.armada import DEFAULT_ACKNOWLEDGEMENT_TIMEOUT, DEFAULT_POLL_INTERVAL
 
 if TYPE_CHECKING:
     from armada_client.armada import submit_pb2
@@ -83,6 +87,9 @@ class ArmadaOperator(BaseOperator):
     :param poll_interval: seconds between status polls while waiting.
     :param wait_for_completion: False returns the job id as soon as it is submitted.
     :param fetch_logs: stream the container log into the task log while the job runs.
+    :param log_interval: seconds between log fetches while the log grows, deferred or
+        not (default: the connection's ``log_interval``, 5 s); a quiet log is fetched
+        less often, down to once a minute.
     :param event_mode: deferred, follow the job set's events instead of polling
         (default: the connection's ``event_mode`` extra).
     :param reattach_policy: on a retry, whether to reattach to this task's previous job
@@ -116,11 +123,12 @@ class ArmadaOperator(BaseOperator):
         job_request: JobRequest,
         armada_queue: str | None = None,
         job_set_id: str | None = None,
-        armada_conn_id: str = "armada_default",
+        armada_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         wait_for_completion: bool = True,
         fetch_logs: bool = True,
+        log_interval: float | None = None,
         event_mode: bool | None = None,
         reattach_policy: ReattachPolicy = "running_or_succeeded",
         acknowledgement_timeout: float = DEFAULT_ACKNOWLEDGEMENT_TIMEOUT,
@@ -140,6 +148,9 @@ class ArmadaOperator(BaseOperator):
         self.poll_interval = poll_interval
         self.wait_for_completion = wait_for_completion
         self.fetch_logs = fetch_logs
+        if log_interval is not None and log_interval <= 0:
+            raise ValueError(f"log_interval must be > 0 seconds, got {log_interval}")
+        self.log_interval = log_interval
         self.event_mode = event_mode
         if not callable(reattach_policy) and reattach_policy not in REATTACH_POLICIES:
             raise ValueError(
@@ -230,11 +241,14 @@ class ArmadaOperator(BaseOperator):
                     acknowledgement_timeout=self.acknowledgement_timeout,
                     submitted_at=time.time(),
                     fetch_logs=self.fetch_logs,
+                    log_interval=self.log_interval,
                     event_mode=self.event_mode,
                 ),
                 method_name="execute_complete",
             )
-        fetcher = self.hook.log_fetcher(job_id, self.log) if self.fetch_logs else None
+        fetcher = (
+            self.hook.log_fetcher(job_id, self.log, self.log_interval) if self.fetch_logs else None
+        )
         self.hook.wait_for_job(
             job_id, self.poll_interval, fetcher, queue=queue, job_set_id=job_set_id
         )
@@ -250,9 +264,7 @@ class ArmadaOperator(BaseOperator):
         description = JobDescription(
             job_id=job_id, state=JobState[str(event["state"])], reason=str(event.get("reason", ""))
         )
-        from armada_hooks.hooks.armada import ArmadaHook
-
-        ArmadaHook._judge(description)
+        verdicts.check_success(description)
         return job_id
 
     def on_kill(self) -> None:

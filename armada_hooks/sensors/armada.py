@@ -15,15 +15,16 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from armada_hooks import errors
+from armada_hooks import errors, verdicts
 from armada_hooks._compat import (
     AirflowSkipException,
     BaseSensorOperator,
     PokeReturnValue,
     default_deferrable,
 )
+from armada_hooks.defaults import DEFAULT_CONN_ID
 from armada_hooks.job_description import JobDescription
-from armada_hooks.states import TERMINAL_STATES, JobState
+from armada_hooks.states import JobState
 
 if TYPE_CHECKING:
     from armada_hooks._compat import Context
@@ -55,7 +56,7 @@ class ArmadaJobSensor(BaseSensorOperator):
         armada_queue: str | None = None,
         job_set_id: str | None = None,
         target_states: Iterable[JobState | str] = (JobState.SUCCEEDED,),
-        armada_conn_id: str = "armada_default",
+        armada_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool | None = None,
         event_mode: bool | None = None,
         **kwargs: Any,
@@ -107,20 +108,8 @@ class ArmadaJobSensor(BaseSensorOperator):
         return PokeReturnValue(is_done=self._verdict(description), xcom_value=description.to_dict())
 
     def _verdict(self, description: JobDescription) -> bool:
-        if description.state in self.target_states:
-            return True
-        if description.state not in TERMINAL_STATES:
-            return False
         try:
-            from armada_hooks.hooks.armada import ArmadaHook
-
-            ArmadaHook._judge(description)  # raises for every failure state
-            raise errors.ArmadaJobError(
-                f"Armada job {description.job_id} ended {description.state.name}, so it can "
-                f"never reach {sorted(s.name for s in self.target_states)}",
-                job_id=description.job_id,
-                state=description.state,
-            )
+            return verdicts.sensor_verdict(description, self.target_states)
         except errors.ArmadaJobError as exc:
             if self.soft_fail:
                 raise AirflowSkipException(str(exc)) from exc

@@ -14,15 +14,23 @@ import contextlib
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from armada_hooks import verdicts
+from armada_hooks.defaults import (
+    DEFAULT_ACKNOWLEDGEMENT_TIMEOUT,
+    DEFAULT_CONN_ID,
+    DEFAULT_POLL_INTERVAL,
+)
 from armada_hooks.errors import ArmadaError, ArmadaFatalError
 from armada_hooks.states import TERMINAL_STATES, JobState
 
-DEFAULT_POLL_INTERVAL = 30.0
-DEFAULT_ACKNOWLEDGEMENT_TIMEOUT = 300.0
+if TYPE_CHECKING:
+    from armada_hooks.hooks.armada import ArmadaHook
+    from armada_hooks.hooks.logs import ArmadaLogFetcher
+    from armada_hooks.triggers.poller import StatusPoller
 _RUNTIME_FIELDS = ("_task_instance", "trigger_id", "template_fields", "template_ext", "task_id")
 
 
@@ -58,6 +66,8 @@ class ArmadaJobTrigger(BaseTrigger):
     :param submitted_at: epoch seconds of the submission (default: when the trigger was
         built), so a rebuilt trigger keeps counting from the same moment.
     :param fetch_logs: stream the job's container log into the task log while deferred.
+    :param log_interval: seconds between log fetches while the log grows (default: the
+        connection's ``log_interval``); a quiet log is fetched less often.
     :param target_states: state names that also end the wait (a sensor waiting for
         RUNNING); the job ending always does.
     :param event_mode: follow the job set's event stream instead of polling (needs
@@ -77,7 +87,7 @@ class ArmadaJobTrigger(BaseTrigger):
     def __init__(
         self,
         job_id: str,
-        armada_conn_id: str = "armada_default",
+        armada_conn_id: str = DEFAULT_CONN_ID,
         queue: str | None = None,
         job_set_id: str | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -86,6 +96,7 @@ class ArmadaJobTrigger(BaseTrigger):
         fetch_logs: bool = False,
         target_states: list[str] | None = None,
         event_mode: bool | None = None,
+        log_interval: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         for name in _RUNTIME_FIELDS:
@@ -94,6 +105,8 @@ class ArmadaJobTrigger(BaseTrigger):
             raise ValueError(f"poll_interval must be > 0 seconds, got {poll_interval}")
         if acknowledgement_timeout < 0:
             raise ValueError("acknowledgement_timeout must be >= 0 seconds")
+        if log_interval is not None and log_interval <= 0:
+            raise ValueError(f"log_interval must be > 0 seconds, got {log_interval}")
         self.job_id = job_id
         self.armada_conn_id = armada_conn_id
         self.queue = queue
@@ -104,6 +117,7 @@ class ArmadaJobTrigger(BaseTrigger):
         self.fetch_logs = fetch_logs
         self.target_states = [JobState[name].name for name in target_states or []]
         self.event_mode = None if event_mode is None else bool(event_mode)
+        self.log_interval = None if log_interval is None else float(log_interval)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and plain kwargs: everything needed to rebuild this trigger."""
@@ -120,10 +134,12 @@ class ArmadaJobTrigger(BaseTrigger):
                 "fetch_logs": self.fetch_logs,
                 "target_states": self.target_states,
                 "event_mode": self.event_mode,
+                "log_interval": self.log_interval,
             },
         )
 
-    def _hook(self) -> Any:
+    def _hook(self) -> ArmadaHook:
+        """A hook of this trigger's own (the caller closes it)."""
         from armada_hooks.hooks.armada import ArmadaHook
 
         return ArmadaHook(self.armada_conn_id, acknowledgement_timeout=self.acknowledgement_timeout)
@@ -140,13 +156,12 @@ class ArmadaJobTrigger(BaseTrigger):
 
             # The loop's shared hook: the connection is loaded once for all triggers.
             poller = StatusPoller.for_connection(self.armada_conn_id)
-            hook = poller.hook
             if self.fetch_logs:
                 state = await self._wait_streaming_logs(poller)
             else:
                 state = await self._wait_for(poller, self._wait_over)
             if state is JobState.UNKNOWN:  # only a lost job ends the wait while UNKNOWN
-                yield _event(await self._give_up_lost(hook))
+                yield _event(await self._give_up_lost(poller.hook))
                 return
             description = await poller.describe(self.job_id)  # batched with others
             if description.state is JobState.UNKNOWN or not self._wait_over(description.state):
@@ -164,49 +179,54 @@ class ArmadaJobTrigger(BaseTrigger):
         except ArmadaError as exc:
             yield _event(error_payload(self.job_id, exc))
 
-    async def _wait_for(self, poller: Any, done: Callable[[JobState], bool]) -> JobState:
+    async def _wait_for(self, poller: StatusPoller, done: Callable[[JobState], bool]) -> JobState:
         """The first state where ``done``: from the job set's events, or else polled."""
         state = await self._follow_events(poller.hook, done)
         if state is None:
             state = await poller.wait(self.job_id, self.poll_interval, done)
         return state
 
-    async def _wait_streaming_logs(self, poller: Any) -> JobState:
+    async def _wait_streaming_logs(self, poller: StatusPoller) -> JobState:
         """Wait as usual; from the first RUNNING state on, copy the job's log meanwhile.
 
         One wait, so one place in the poller or one event stream: the log pump starts
         from within the wait's check. Logs use a hook of this trigger's own (the log
-        client is synchronous and runs in a worker thread).
+        client is synchronous and runs in a worker thread), closed when the wait ends.
         """
-        log_hook = self._hook()
-        await log_hook.aload_config()
-        fetcher = log_hook.log_fetcher(self.job_id, self.log)
-        stop = asyncio.Event()
-        pump: asyncio.Task[None] | None = None
+        async with self._hook() as log_hook:
+            await log_hook.aload_config()
+            fetcher = log_hook.log_fetcher(self.job_id, self.log, self.log_interval)
+            stop = asyncio.Event()
+            pump: asyncio.Task[None] | None = None
 
-        def done(state: JobState) -> bool:
-            nonlocal pump
-            if pump is None and state is JobState.RUNNING:
-                pump = asyncio.get_running_loop().create_task(self._pump_logs(fetcher, stop))
-            return self._wait_over(state)
+            def done(state: JobState) -> bool:
+                nonlocal pump
+                if pump is None and state is JobState.RUNNING:
+                    loop = asyncio.get_running_loop()
+                    pump = loop.create_task(self._pump_logs(fetcher, stop))
+                return self._wait_over(state)
 
-        try:
-            state = await self._wait_for(poller, done)
-        finally:
-            stop.set()  # the fetch in flight ends before the last one starts: no line twice
-            if pump is not None:
-                await asyncio.wait({pump}, timeout=log_hook.config.rpc_timeout)
-        if state in TERMINAL_STATES:
-            await asyncio.to_thread(fetcher.fetch_once)
-        return state
+            try:
+                state = await self._wait_for(poller, done)
+            finally:
+                stop.set()  # the fetch in flight ends before the last starts: no line twice
+                if pump is not None:
+                    await asyncio.wait({pump}, timeout=log_hook.config.rpc_timeout)
+            if state in TERMINAL_STATES:
+                await asyncio.to_thread(fetcher.fetch_once)
+            return state
 
-    async def _pump_logs(self, fetcher: Any, stop: asyncio.Event) -> None:
+    @staticmethod
+    async def _pump_logs(fetcher: ArmadaLogFetcher, stop: asyncio.Event) -> None:
+        """Fetch at the fetcher's own pace (it backs off while the log is quiet)."""
         while not stop.is_set():
             await asyncio.to_thread(fetcher.fetch_once)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.poll_interval)
+                await asyncio.wait_for(stop.wait(), timeout=fetcher.next_delay)
 
-    async def _follow_events(self, hook: Any, done: Callable[[JobState], bool]) -> JobState | None:
+    async def _follow_events(
+        self, hook: ArmadaHook, done: Callable[[JobState], bool]
+    ) -> JobState | None:
         """In event mode, the state an event ended the wait with; None means poll instead."""
         if self.event_mode is False or not (self.queue and self.job_set_id):
             return None
@@ -216,7 +236,7 @@ class ArmadaJobTrigger(BaseTrigger):
         from armada_hooks.triggers.events import EventStreamLost, EventWatch
 
         watch = EventWatch.for_connection(self.armada_conn_id)
-        deadline = self.submitted_at + self.acknowledgement_timeout
+        deadline = verdicts.ack_deadline(self.submitted_at, self.acknowledgement_timeout)
         try:
             return await watch.wait(self.queue, self.job_set_id, self.job_id, done, deadline)
         except EventStreamLost as exc:
@@ -226,18 +246,14 @@ class ArmadaJobTrigger(BaseTrigger):
     def _wait_over(self, state: JobState) -> bool:
         if state in TERMINAL_STATES or state.name in self.target_states:
             return True
-        return state is JobState.UNKNOWN and self._lost()
+        return verdicts.is_lost(state, self.submitted_at, self.acknowledgement_timeout, time.time())
 
-    def _lost(self) -> bool:
-        return time.time() - self.submitted_at >= self.acknowledgement_timeout
-
-    async def _give_up_lost(self, hook: Any) -> dict[str, Any]:
-        cancelled = bool(self.queue and self.job_set_id)
-        if cancelled:
+    async def _give_up_lost(self, hook: ArmadaHook) -> dict[str, Any]:
+        cancelled = False
+        if self.queue and self.job_set_id:
             await hook.acancel_job(self.queue, self.job_set_id, self.job_id)
-        lost = hook._lost_error(
-            self.job_id, cancelled=cancelled, timeout=self.acknowledgement_timeout
-        )
+            cancelled = True
+        lost = verdicts.lost_error(self.job_id, self.acknowledgement_timeout, cancelled=cancelled)
         return error_payload(self.job_id, lost)
 
     async def on_kill(self) -> None:
@@ -248,7 +264,7 @@ class ArmadaJobTrigger(BaseTrigger):
                 self.job_id,
             )
             return
-        hook = self._hook()
-        await hook.aload_config()
-        state = await hook.acancel_job(self.queue, self.job_set_id, self.job_id)
+        async with self._hook() as hook:
+            await hook.aload_config()
+            state = await hook.acancel_job(self.queue, self.job_set_id, self.job_id)
         self.log.info("Asked Armada to cancel job %s (now %s)", self.job_id, state.name)

@@ -20,16 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from armada_hooks.hooks.armada import RETRYABLE_CODES
+from armada_hooks.rpc import RETRYABLE_CODES, describe_failure
 from armada_hooks.states import TERMINAL_STATES, JobState
-from armada_hooks.triggers.poller import JobWait, StatusPoller
+from armada_hooks.triggers.poller import JobWait
+from armada_hooks.triggers.shared import per_loop, shared_hook
 
 if TYPE_CHECKING:
     from armada_client.armada import event_pb2
@@ -55,10 +55,6 @@ EVENT_STATES: dict[str, JobState] = {
     "preempted": JobState.PREEMPTED,
 }
 _REJECTED_CAUSE = 4  # api.Cause.Rejected: a failed event that means the job was rejected
-
-_WATCHES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, EventWatch]] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 class EventStreamLost(Exception):
@@ -170,11 +166,9 @@ class _JobSetStream:
                     problem = "the server ended the stream"
                     retry = True
                 except grpc.aio.AioRpcError as exc:
-                    problem = f"{exc.code().name}: {exc.details()}"
-                    retry = exc.code() in _RESUMABLE
+                    problem, retry = describe_failure(exc), exc.code() in _RESUMABLE
                 except Exception as exc:  # e.g. the connection cannot be built
-                    problem = f"{type(exc).__name__}: {exc}"
-                    retry = False
+                    problem, retry = describe_failure(exc), False
                 finally:
                     if stream is not None:
                         self.watch.open_streams -= 1
@@ -274,11 +268,7 @@ class EventWatch:
     @classmethod
     def for_connection(cls, conn_id: str) -> EventWatch:
         """The running loop's watch for ``conn_id``; it shares the status poller's hook."""
-        loop = asyncio.get_running_loop()
-        watches = _WATCHES.setdefault(loop, {})
-        if conn_id not in watches:
-            watches[conn_id] = cls(StatusPoller.for_connection(conn_id).hook)
-        return watches[conn_id]
+        return per_loop("events", conn_id, lambda: cls(shared_hook(conn_id)))
 
     @property
     def following(self) -> int:

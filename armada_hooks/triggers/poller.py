@@ -19,13 +19,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from armada_hooks.errors import ArmadaError
 from armada_hooks.states import JobState
+from armada_hooks.triggers.shared import per_loop, shared_hook
 
 if TYPE_CHECKING:
     from armada_hooks.hooks.armada import ArmadaHook
@@ -36,9 +36,6 @@ JITTER_CAP = 0.5  # ... and never by more than this many seconds (latency <= int
 EARLY = 0.2  # a trigger is polled up to this fraction of its interval early, to batch
 FIRST_POLL_WINDOW = 0.025  # seconds new triggers gather before their first, shared poll
 DESCRIBE_WINDOW = 0.01  # seconds descriptions asked for gather before one batched RPC
-_POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, StatusPoller]] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 def pause_before(due_in: float) -> float:
@@ -99,15 +96,9 @@ class StatusPoller:
         self._describer: asyncio.Task[None] | None = None
 
     @classmethod
-    def for_connection(cls, conn_id: str, retries: int | None = None) -> StatusPoller:
+    def for_connection(cls, conn_id: str) -> StatusPoller:
         """The running loop's poller for ``conn_id`` (created on first use)."""
-        loop = asyncio.get_running_loop()
-        pollers = _POLLERS.setdefault(loop, {})
-        if conn_id not in pollers:
-            from armada_hooks.hooks.armada import ArmadaHook
-
-            pollers[conn_id] = cls(ArmadaHook(conn_id, status_retries=retries))
-        return pollers[conn_id]
+        return per_loop("poller", conn_id, lambda: cls(shared_hook(conn_id)))
 
     @property
     def waiting(self) -> int:

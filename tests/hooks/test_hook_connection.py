@@ -21,6 +21,7 @@ import structlog.testing
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from armada_client.asyncio_client import ArmadaAsyncIOClient
 
+from armada_hooks.defaults import DEFAULT_RPC_TIMEOUT
 from armada_hooks.errors import (
     ArmadaAuthError,
     ArmadaConnectionError,
@@ -29,7 +30,7 @@ from armada_hooks.errors import (
     ArmadaRpcError,
 )
 from armada_hooks.hooks.armada import ArmadaHook
-from armada_hooks.hooks.connection import DEFAULT_RPC_TIMEOUT, ArmadaConnectionConfig
+from armada_hooks.hooks.connection import ArmadaConnectionConfig
 from armada_hooks.states import JobState
 from armada_hooks.testing import LocalArmada, ServerTls, TestPki, job_request_item, make_test_pki
 
@@ -828,3 +829,80 @@ def test_injected_client_errors_still_typed(local_armada):
     assert excinfo.value.code == "UNAVAILABLE"
     assert isinstance(excinfo.value, ArmadaError)
     assert local_armada.rpc_count("GetJobStatus") == 2
+
+
+# -- channels: what the hook opened, it closes -------------------------------------------
+
+
+def test_with_closes_the_channels_the_hook_opened(monkeypatch, local_armada):
+    set_uri(
+        monkeypatch,
+        "armada_close",
+        "127.0.0.1",
+        local_armada.port,
+        binoculars_target=local_armada.target,
+    )
+    with ArmadaHook("armada_close", **FAST) as hook:
+        client = hook.client
+        logs = hook.log_client("cluster-a")
+        assert logs is not None
+        with pytest.raises(grpc.RpcError):  # used once: (grpc crashes on a stub whose
+            logs.logs("01nosuchjob")  # first call comes after its channel closed)
+        assert hook.get_job_status("01nosuchjob") is JobState.UNKNOWN
+    with pytest.raises(ValueError, match="closed channel"):
+        client.get_job_status(["01nosuchjob"])  # the old channel is closed
+    with pytest.raises(ValueError, match="closed channel"):
+        logs.logs("01nosuchjob")
+    assert hook.get_job_status("01nosuchjob") is JobState.UNKNOWN  # a new channel, on demand
+    assert hook.client is not client
+    hook.close()
+
+
+def test_close_leaves_a_client_passed_in_to_its_owner(local_armada):
+    client = local_armada.client()
+    with ArmadaHook("unused", client=client, **FAST) as hook:
+        assert hook.get_job_status("01nosuchjob") is JobState.UNKNOWN
+    assert hook.client is client
+    answer = client.get_job_status(["01nosuchjob"])  # still open
+    assert JobState(answer.job_states["01nosuchjob"]) is JobState.UNKNOWN
+
+
+async def test_async_with_closes_the_running_loops_channel(monkeypatch, local_armada):
+    set_uri(monkeypatch, "armada_aclose", "127.0.0.1", local_armada.port)
+    async with ArmadaHook("armada_aclose", **FAST) as hook:
+        await hook.aload_config()
+        client = hook.async_client
+        assert await hook.aget_job_status("01nosuchjob") is JobState.UNKNOWN
+    with pytest.raises(grpc.aio.UsageError):
+        await client.get_job_status(["01nosuchjob"])
+    assert await hook.aget_job_status("01nosuchjob") is JobState.UNKNOWN
+    assert hook.async_client is not client
+    await hook.aclose()
+
+
+def test_a_new_event_loop_gets_a_new_channel(monkeypatch, local_armada):
+    set_uri(monkeypatch, "armada_loops", "127.0.0.1", local_armada.port)
+    hook = ArmadaHook("armada_loops", **FAST)
+    first = asyncio.run(_async_client_of(hook))
+    second = asyncio.run(_async_client_of(hook))  # another loop: another channel
+    assert second is not first
+    hook.close()
+
+
+def test_close_closes_an_idle_loops_channel(monkeypatch, local_armada):
+    set_uri(monkeypatch, "armada_idle", "127.0.0.1", local_armada.port)
+    hook = ArmadaHook("armada_idle", **FAST)
+    loop = asyncio.new_event_loop()
+    try:
+        client = loop.run_until_complete(_async_client_of(hook))
+        hook.close()  # from outside the (idle) loop: closed on it
+        with pytest.raises(grpc.aio.UsageError):
+            loop.run_until_complete(client.get_job_status(["01nosuchjob"]))
+    finally:
+        loop.close()
+
+
+async def _async_client_of(hook: ArmadaHook):
+    client = hook.async_client
+    assert await hook.aget_job_status("01nosuchjob") is JobState.UNKNOWN
+    return client

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 import grpc
 import pytest
+import structlog.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -375,7 +376,7 @@ def test_interval_must_be_positive(monkeypatch):
     hook = ArmadaHook("unused")
     for bad in (0, -1.0):
         with pytest.raises(ValueError, match="interval must be > 0"):
-            ArmadaLogFetcher(hook, "job", logging.getLogger(__name__), interval=bad)
+            hook.log_fetcher("job", logging.getLogger(__name__), interval=bad)
 
 
 @pytest.mark.local_armada(time_scale=TIME_SCALE)
@@ -614,3 +615,86 @@ def test_log_fetching_with_a_bearer_token_never_logs_the_token(
     assert f"Armada job {job_id} is RUNNING" in out + err  # the hook's log was captured
     assert TOKEN not in out + err
     assert TOKEN not in repr(hook.config)
+
+
+# -- one cadence: log activity sets the pace ---------------------------------------
+
+
+@pytest.mark.local_armada(time_scale=1)
+def test_a_quiet_log_backs_off_and_is_back_at_the_interval_when_it_writes(
+    local_armada, collected, monkeypatch
+):
+    code = (
+        "import time\n"
+        "print('first', flush=True)\n"
+        "time.sleep(1.5)\n"
+        "print('second', flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    logger, handler = collected
+    hook = make_hook(connect(monkeypatch, local_armada))
+    job_id = hook.submit_job("default", JOB_SET, python_job(code))
+    fetcher = ArmadaLogFetcher(
+        job_id,
+        logger,
+        describe=hook.get_job_description,
+        log_client=hook.log_client,
+        interval=0.01,
+        max_interval=0.08,
+    )
+    delays: list[tuple[int, float]] = []  # (lines so far, next delay) after each fetch
+    deadline = time.monotonic() + 20
+    while fetcher.lines_logged < 2:
+        assert time.monotonic() < deadline, f"lines seen: {handler.lines()}"
+        fetcher.fetch_once()
+        if fetcher.fetches:
+            delays.append((fetcher.lines_logged, fetcher.next_delay))
+        time.sleep(0.005)
+    hook.cancel_job("default", JOB_SET, job_id)
+
+    assert handler.lines() == ["first", "second"]
+    quiet = [d for lines, d in delays if lines == 1]
+    # after 'first': the interval, then each empty fetch doubles the pause up to the cap
+    assert quiet[0] == 0.01
+    assert quiet[1:4] == [0.02, 0.04, 0.08]
+    assert set(quiet[4:]) <= {0.08}
+    assert delays[-1] == (2, 0.01)  # writing again: back at the interval at once
+
+
+@pytest.mark.local_armada(time_scale=1)
+def test_a_quiet_running_job_costs_few_binoculars_calls(local_armada, collected, monkeypatch):
+    logger, _ = collected
+    hook = make_hook(connect(monkeypatch, local_armada))
+    job_id = hook.submit_job("default", JOB_SET, python_job("import time; time.sleep(30)"))
+    local_armada.wait_for_state(job_id, [JobState.RUNNING], timeout=15)
+    fetcher = ArmadaLogFetcher(
+        job_id,
+        logger,
+        describe=hook.get_job_description,
+        log_client=hook.log_client,
+        interval=0.05,
+        max_interval=0.4,
+    )
+    local_armada.reset_rpc_counts()
+    fetcher.start()
+    time.sleep(2.0)
+    fetcher.stop()
+    hook.cancel_job("default", JOB_SET, job_id)
+    calls = local_armada.rpc_count("Logs")
+    # a fixed 0.05 s cadence would have made about 40 calls; backing off to 0.4 s, about 8
+    assert 3 <= calls <= 14, calls
+    assert fetcher.next_delay == 0.4
+
+
+@pytest.mark.local_armada(time_scale=TIME_SCALE)
+def test_wait_for_job_logs_the_last_lines_before_saying_the_job_ended(local_armada, monkeypatch):
+    hook = make_hook(connect(monkeypatch, local_armada))
+    code = "import time\ntime.sleep(0.3)\nprint('the very last line', flush=True)\n"
+    job_id = hook.submit_job("default", JOB_SET, python_job(code))
+    with structlog.testing.capture_logs() as events:
+        fetcher = hook.log_fetcher(job_id, interval=30)  # the final drain brings the line
+        assert hook.wait_for_job(job_id, delay=0.05, log_fetcher=fetcher) is JobState.SUCCEEDED
+    messages = [str(e.get("event")) for e in events]
+    ended = messages.index(f"Armada job {job_id} is SUCCEEDED")
+    assert messages.index("the very last line") < ended
+    assert messages.count(f"Armada job {job_id} is SUCCEEDED") == 1

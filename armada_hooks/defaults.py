@@ -1,0 +1,11 @@
+"""Defaults and Armada's limits, each named once (light: imported while DAG files parse)."""
+
+from __future__ import annotations
+
+DEFAULT_CONN_ID = "armada_default"
+DEFAULT_POLL_INTERVAL = 30.0  # seconds between status polls of a waiting task
+DEFAULT_ACKNOWLEDGEMENT_TIMEOUT = 300.0  # seconds a job may stay UNKNOWN before it is lost
+DEFAULT_RPC_TIMEOUT = 30.0  # deadline of one RPC, seconds
+DEFAULT_LOG_INTERVAL = 5.0  # seconds between log fetches of a job that is writing
+MAX_LOG_INTERVAL = 60.0  # a quiet log is fetched at least this often (seconds)
+MAX_QUERY_IDS = 500  # Armada's query API refuses more ids per request (maxQueryItems)

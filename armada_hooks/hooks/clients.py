@@ -1,0 +1,96 @@
+"""The clients an ``armada`` connection gives, and who closes them.
+
+Clients passed in belong to the caller. Clients built here (the gRPC ``ArmadaClient``,
+one ``ArmadaAsyncIOClient`` per event loop, a Binoculars log client per cluster) are
+built on first use from the connection's settings and closed together by
+:meth:`ConnectionClients.close` / :meth:`ConnectionClients.aclose`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
+
+from armada_hooks.channels import OwnedChannels
+
+if TYPE_CHECKING:
+    from armada_hooks.hooks.connection import ArmadaConnectionConfig
+    from armada_hooks.protocols import ArmadaProtocol, AsyncArmadaProtocol, LogProtocol
+
+
+class ConnectionClients:
+    """Builds, caches and closes the clients of one connection.
+
+    :param config: returns the connection's settings (loaded on first use).
+    :param client: a synchronous client to use instead of building one.
+    :param async_client: likewise, an asyncio client (the caller owns its event loop).
+    :param log_client_factory: ``cluster -> LogProtocol | None`` instead of Binoculars
+        targets from the connection.
+    """
+
+    def __init__(
+        self,
+        config: Callable[[], ArmadaConnectionConfig],
+        client: ArmadaProtocol | None = None,
+        async_client: AsyncArmadaProtocol | None = None,
+        log_client_factory: Callable[[str], LogProtocol | None] | None = None,
+    ) -> None:
+        self._config = config
+        self._client = client
+        self.injected = client is not None  # the sync client was passed in
+        self._async_client = async_client
+        self._injected_async = async_client is not None
+        self._log_client_factory = log_client_factory
+        self._log_clients: dict[str, LogProtocol | None] = {}
+        self._channels = OwnedChannels()
+
+    @property
+    def sync(self) -> ArmadaProtocol:
+        """The synchronous client."""
+        if self._client is None:
+            from armada_client.client import ArmadaClient
+
+            self._client = ArmadaClient(self._channels.open(self._config().channel_spec()))
+        return self._client
+
+    @property
+    def aio(self) -> AsyncArmadaProtocol:
+        """The asyncio client of the running event loop (a new loop gets a new channel)."""
+        if self._injected_async:
+            return cast("AsyncArmadaProtocol", self._async_client)
+        channel, new = self._channels.aio(self._config().channel_spec())
+        if new or self._async_client is None:
+            from armada_client.asyncio_client import ArmadaAsyncIOClient
+
+            self._async_client = cast("AsyncArmadaProtocol", ArmadaAsyncIOClient(channel))
+        return self._async_client
+
+    def logs(self, cluster: str) -> LogProtocol | None:
+        """The log client of ``cluster``; None when no Binoculars target is configured."""
+        if cluster not in self._log_clients:
+            if self._log_client_factory is not None:
+                self._log_clients[cluster] = self._log_client_factory(cluster)
+            else:
+                target = self._config().binoculars_for(cluster)
+                client = None
+                if target is not None:
+                    from armada_hooks.hooks.logs import BinocularsLogClient
+
+                    channel = self._channels.open(self._config().channel_spec(target))
+                    client = BinocularsLogClient(channel)
+                self._log_clients[cluster] = client
+        return self._log_clients[cluster]
+
+    def close(self) -> None:
+        """Close what was built here; later calls build anew. Clients passed in stay."""
+        self._channels.close()
+        self._log_clients.clear()
+        if not self.injected:
+            self._client = None
+        if not self._injected_async:
+            self._async_client = None
+
+    async def aclose(self) -> None:
+        """:meth:`close`, awaiting the running loop's asyncio channel."""
+        await self._channels.aclose()
+        self.close()

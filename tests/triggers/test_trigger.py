@@ -52,6 +52,7 @@ def test_serialize_is_plain_values_and_dict_equals_kwargs() -> None:
         "fetch_logs": False,
         "target_states": [],
         "event_mode": None,
+        "log_interval": None,
     }
     assert trigger.__dict__ == kwargs
     plain = str | float | bool | type(None)

@@ -8,7 +8,8 @@
 The pytest plugin (installed with the package) provides the ``local_armada``,
 ``local_armada_factory`` and ``local_armada_client`` fixtures, and the
 ``@pytest.mark.local_armada(**options)`` marker. See :mod:`.behaviour` for the job
-annotations that script a simulated job's life.
+annotations that script a simulated job's life. :class:`InMemoryArmada` is the same engine
+and services without a server: ``armada_client``'s clients over an in-process channel.
 """
 
 from __future__ import annotations

@@ -95,6 +95,12 @@ class Lifecycle:
                 self.store.flush(self.clock.now())
                 last_flush = time.monotonic()
 
+    def catch_up(self) -> None:
+        """Apply every transition due by now (for an owner that runs no timer thread)."""
+        with self.store.lock:
+            while self._apply_due() == 0.0:
+                pass
+
     def _apply_due(self) -> float:
         """Apply due transitions; real seconds until the next one (0: more are due)."""
         now = self.clock.now()

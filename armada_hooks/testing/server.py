@@ -70,6 +70,58 @@ class JobSnapshot:
     submitted_ts: float = 0.0
 
 
+@dataclass(frozen=True)
+class Services:
+    """One engine (store, lifecycle, settings, faults) and Armada's services over it.
+
+    The gRPC server registers these; :class:`~.memory.InMemoryArmada` calls them in-process.
+    """
+
+    core: Core
+    submit: SubmitService
+    queues: QueueService
+    jobs: JobsService
+    events: EventService
+    binoculars: BinocularsService
+
+    @classmethod
+    def build(
+        cls,
+        store: Store,
+        clock: SimClock,
+        settings: Settings,
+        faults: Faults,
+        queues: Iterable[str] = (),
+    ) -> Services:
+        """The services over ``store`` with a lifecycle on ``clock``; ``queues`` created if new."""
+        with store.lock:
+            for name in queues:
+                if name not in store.queues:
+                    store.put_queue(submit_pb2.Queue(name=name, priority_factor=1))
+        core = Core(
+            store=store, lifecycle=Lifecycle(store, clock), settings=settings, faults=faults
+        )
+        return cls(
+            core,
+            SubmitService(core),
+            QueueService(core),
+            JobsService(core),
+            EventService(core),
+            BinocularsService(core),
+        )
+
+    def register(self, server: object) -> None:
+        """Add every service to ``server`` (a ``grpc.Server``, or any registry of handlers)."""
+        for add, servicer in (
+            (submit_pb2_grpc.add_SubmitServicer_to_server, self.submit),
+            (submit_pb2_grpc.add_QueueServiceServicer_to_server, self.queues),
+            (job_pb2_grpc.add_JobsServicer_to_server, self.jobs),
+            (event_pb2_grpc.add_EventServicer_to_server, self.events),
+            (binoculars_pb2_grpc.add_BinocularsServicer_to_server, self.binoculars),
+        ):
+            add(servicer, server)  # type: ignore[no-untyped-call]
+
+
 def _snapshot(job: JobRecord) -> JobSnapshot:
     return JobSnapshot(
         job_id=job.job_id,
@@ -154,14 +206,9 @@ class LocalArmada:
             if self._store is None or self.state_path is not None:
                 self._store = Store(self.state_path)
             store = self._store
-            with store.lock:
-                for name in self._initial_queues:
-                    if name not in store.queues:
-                        store.put_queue(submit_pb2.Queue(name=name, priority_factor=1))
             clock = SimClock(self.time_scale, start=store.clock_high_water or None)
-            lifecycle = Lifecycle(store, clock)
-            core = Core(
-                store=store, lifecycle=lifecycle, settings=self.settings, faults=self.faults
+            services = Services.build(
+                store, clock, self.settings, self.faults, self._initial_queues
             )
             server = grpc.server(
                 futures.ThreadPoolExecutor(
@@ -170,15 +217,7 @@ class LocalArmada:
                 interceptors=[Gate(self.counter, self.faults, self.token)],
                 options=CHANNEL_OPTIONS,
             )
-            events = EventService(core)
-            for add, servicer in (
-                (submit_pb2_grpc.add_SubmitServicer_to_server, SubmitService(core)),
-                (submit_pb2_grpc.add_QueueServiceServicer_to_server, QueueService(core)),
-                (job_pb2_grpc.add_JobsServicer_to_server, JobsService(core)),
-                (event_pb2_grpc.add_EventServicer_to_server, events),
-                (binoculars_pb2_grpc.add_BinocularsServicer_to_server, BinocularsService(core)),
-            ):
-                add(servicer, server)  # type: ignore[no-untyped-call]
+            services.register(server)
             address = f"{self.host}:{self._port}"
             try:
                 if self.tls is not None:
@@ -195,10 +234,10 @@ class LocalArmada:
             if port == 0:
                 raise RuntimeError(f"the local Armada could not bind {address}")
             self._port = port
+            lifecycle = services.core.lifecycle
             lifecycle.start()
             server.start()
-            self._server, self._lifecycle, self._events = server, lifecycle, events
-            self._core = core
+            self._server, self._lifecycle, self._events = server, lifecycle, services.events
         return self
 
     def stop(self, grace: float = 0.5) -> None:

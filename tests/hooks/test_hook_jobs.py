@@ -3,11 +3,12 @@
 - ``grpc-connection``: a LocalArmada and a hook built from ``AIRFLOW_CONN_ARMADA_DEFAULT``
   (the real ``ArmadaClient``/``ArmadaAsyncIOClient`` over loopback gRPC).
 - ``grpc-client``: the same server, the hook given ``client=local_armada.client()``.
-- ``memory``: the hook given the clients of an :class:`InMemoryArmada` (no gRPC at all).
+- ``memory``: the hook given the clients of an :class:`InMemoryArmada` (the same servicers
+  and engine, called in-process: no server, no socket).
 
-The in-memory Armada must pass the same hook tests as the gRPC server. It counts calls
-per protocol method (``InMemoryArmada.calls``) much as the server counts RPCs, so the RPC
-counting tests run on all three backends; nothing here needs a server-only control.
+The in-memory Armada must pass the same hook tests as the gRPC server. It counts calls by
+RPC name (``InMemoryArmada.calls``) as the server does, so the RPC counting tests run on
+all three backends; nothing here needs a server-only control.
 
 Jobs are scripted with ``armada-hooks/*`` annotations and submitted through the backend's
 own raw client, so the hook under test is not also the tool that sets up its fixtures
@@ -59,15 +60,6 @@ FAST = {"retry_wait_min": 0.01, "retry_wait_max": 0.05}
 POLL = 0.02  # seconds between the hook's polls
 LONG = {RUNTIME: "10m"}  # 12 real seconds of RUNNING: longer than any test here
 EXTERNAL_URI_ANNOTATION = "armadaproject.io/externalJobUri"
-# gRPC method name -> the protocol method the in-memory Armada counts
-MEMORY_METHODS = {
-    "SubmitJobs": "submit_jobs",
-    "CancelJobs": "cancel_jobs",
-    "GetJobStatus": "get_job_status",
-    "GetJobDetails": "get_job_details",
-    "GetJobErrors": "get_job_errors",
-    "GetJobStatusUsingExternalJobUri": "get_job_status_by_external_job_uri",
-}
 
 
 class Backend:
@@ -170,7 +162,7 @@ class Backend:
             self.local.set_ingestion_delay(seconds)
         else:
             assert self.memory is not None
-            self.memory.ingestion_delay = seconds
+            self.memory.settings.ingestion_delay = seconds
 
     # -- counting calls --------------------------------------------------------------
 
@@ -178,7 +170,7 @@ class Backend:
         if self.local is not None:
             return self.local.rpc_count(method)
         assert self.memory is not None
-        return self.memory.calls[MEMORY_METHODS[method]]
+        return self.memory.calls[method]
 
     def reset_rpc_counts(self) -> None:
         if self.local is not None:

@@ -48,13 +48,17 @@ def test_protocols_import_no_airflow() -> None:
 CONFORMS = """
 from armada_client.asyncio_client import ArmadaAsyncIOClient
 from armada_client.client import ArmadaClient
-from armada_hooks.protocols import ArmadaProtocol, AsyncArmadaProtocol
+from armada_hooks.protocols import ArmadaProtocol, AsyncArmadaProtocol, LogProtocol
+from armada_hooks.testing import InMemoryArmada
 
 def sync(client: ArmadaClient) -> ArmadaProtocol:
     return client
 
 def asynchronous(client: ArmadaAsyncIOClient) -> AsyncArmadaProtocol:
     return client
+
+def in_memory(armada: InMemoryArmada) -> tuple[ArmadaProtocol, AsyncArmadaProtocol, LogProtocol]:
+    return armada.client(), armada.async_client(), armada.log_client()
 """
 
 DOES_NOT_CONFORM = """
@@ -84,7 +88,7 @@ def _mypy(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("source", "conforms"),
     [(CONFORMS, True), (DOES_NOT_CONFORM, False)],
-    ids=["armada_client", "control"],
+    ids=["clients", "control"],
 )
 def test_conformance_is_checked_by_mypy(tmp_path: Path, source: str, conforms: bool) -> None:
     result = _mypy(tmp_path, source)

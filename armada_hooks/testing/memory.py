@@ -43,6 +43,8 @@ from armada_hooks.timestamps import rfc3339_nano, whole_seconds
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 
+    from armada_client import typings
+
 __all__ = [
     "InMemoryArmada",
     "InMemoryArmadaClient",
@@ -558,7 +560,7 @@ class InMemoryArmadaClient:
         return submit_pb2.CancellationResult(cancelled_ids=[job_id or ""])
 
     def cancel_jobset(
-        self, queue: str, job_set_id: str, filter_states: list[JobState]
+        self, queue: str, job_set_id: str, filter_states: list[typings.JobState]
     ) -> empty_pb2.Empty:
         """Cancel the job set's active jobs; QUEUED, PENDING, RUNNING filter as Armada does."""
         states: set[JobState] = set(ACTIVE_STATES) if not filter_states else set()
@@ -666,7 +668,7 @@ class InMemoryAsyncArmadaClient:
         return self._sync.cancel_jobs(queue, job_set_id, job_id)
 
     async def cancel_jobset(
-        self, queue: str, job_set_id: str, filter_states: list[JobState]
+        self, queue: str, job_set_id: str, filter_states: list[typings.JobState]
     ) -> empty_pb2.Empty:
         """See :meth:`InMemoryArmadaClient.cancel_jobset`."""
         return self._sync.cancel_jobset(queue, job_set_id, filter_states)

@@ -62,6 +62,7 @@ $(BENCH_ENV)/.installed: $(UV) bench/armada-airflow-requirements.txt
 	@touch $@
 
 bench: setup $(VENV)/.bench-synced $(BENCH_ENV)/.installed
+	$(BIN)/python bench/import_cost.py
 	$(BIN)/python bench/local_armada.py
 	$(BIN)/python bench/waiting.py
 

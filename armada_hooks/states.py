@@ -3,14 +3,17 @@
 Armada's ``JobState`` zero value is ``QUEUED``: a status map that is missing a job id
 reads as QUEUED, so every consumer must treat an absent id as "not answered", never as
 QUEUED.
+
+``JobState`` is our own copy of Armada's ``api.JobState`` (``pkg/api/submit.proto``),
+with the names and numbers of ``armada_client.typings.JobState``: importing that one
+loads Armada's protobuf modules, and DAG parsing imports this module.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from enum import Enum
 from typing import Protocol
-
-from armada_client.typings import JobState
 
 __all__ = [
     "ACTIVE_STATES",
@@ -24,6 +27,36 @@ __all__ = [
     "state_name",
     "states_from_answers",
 ]
+
+
+class JobState(Enum):
+    """An Armada job's state; ``value`` is its number on the wire (``api.JobState``).
+
+    Where ``armada_client`` takes states (``cancel_jobset``'s ``filter_states``) it reads
+    only ``.value``, so these members serve there. ``JobState(x)`` also accepts
+    ``armada_client.typings.JobState`` members, by name and number.
+    """
+
+    QUEUED = 0
+    PENDING = 1
+    RUNNING = 2
+    SUCCEEDED = 3
+    FAILED = 4
+    UNKNOWN = 5
+    SUBMITTED = 6
+    LEASED = 7
+    PREEMPTED = 8
+    CANCELLED = 9
+    REJECTED = 10
+
+    @classmethod
+    def _missing_(cls, value: object) -> JobState | None:
+        if isinstance(value, Enum):  # armada_client's twin: same name, same number
+            member = cls.__members__.get(value.name)
+            if member is not None and member.value == value.value:
+                return member
+        return None
+
 
 SUCCESS_STATES: frozenset[JobState] = frozenset({JobState.SUCCEEDED})
 FAILURE_STATES: frozenset[JobState] = frozenset(

@@ -1,13 +1,13 @@
-"""Provider registration: the provider info, what Airflow's ProvidersManager makes of it,
-and that the modules a DAG file imports stay free of gRPC."""
+"""Provider registration: the provider info and what Airflow's ProvidersManager makes of it.
+
+That the modules a DAG file imports stay free of gRPC is ``test_import_cost.py``'s.
+"""
 
 from __future__ import annotations
 
 import importlib
 import importlib.metadata
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import airflow
@@ -162,35 +162,3 @@ def test_connection_form_relabels_the_password_as_the_bearer_token(providers_man
 
 def test_providers_manager_registers_the_lookout_link(providers_manager) -> None:
     assert "armada_hooks.links.lookout.LookoutLink" in providers_manager.extra_links_class_names
-
-
-# -- DAG parsing stays light ------------------------------------------------------------
-
-
-def imported_after(*modules: str) -> set[str]:
-    """Top-level packages in ``sys.modules`` after importing ``modules`` in a new Python."""
-    code = (
-        "import importlib, json, sys\n"
-        f"for name in {list(modules)!r}:\n"
-        "    importlib.import_module(name)\n"
-        "print(json.dumps(sorted(sys.modules)))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
-    return set(json.loads(result.stdout.strip().splitlines()[-1]))
-
-
-def test_dag_facing_modules_do_not_import_grpc() -> None:
-    dag_facing = (
-        "armada_hooks.operators.armada",
-        "armada_hooks.sensors.armada",
-        "armada_hooks.links.lookout",
-        "armada_hooks.triggers.armada",
-    )
-    loaded = imported_after(*dag_facing)
-    assert set(dag_facing) <= loaded
-    assert not {m for m in loaded if m == "grpc" or m.startswith("grpc.")}
-    assert "armada_hooks.hooks.armada" not in loaded
-    # The check can see gRPC: the hook itself does load it.
-    assert "grpc" in imported_after("armada_hooks.hooks.armada")

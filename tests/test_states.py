@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+from armada_client import typings
 from armada_client.armada import submit_pb2
 
 from armada_hooks.states import (
@@ -29,9 +31,24 @@ def test_terminal_states_are_armadas_five() -> None:
     }
 
 
-def test_wire_values_match_the_proto_enum() -> None:
-    for state in JobState:
-        assert submit_pb2.JobState.Value(state.name) == state.value
+def test_members_are_armada_clients_exactly() -> None:
+    assert [(s.name, s.value) for s in JobState] == [(s.name, s.value) for s in typings.JobState]
+
+
+def test_members_are_the_proto_enum_exactly() -> None:
+    # api.JobState in Armada's pkg/api/submit.proto, as armada_client compiled it
+    proto = submit_pb2.DESCRIPTOR.enum_types_by_name["JobState"]
+    assert [(s.name, s.value) for s in JobState] == [(v.name, v.number) for v in proto.values]
+
+
+def test_wire_values_and_armada_clients_members_convert() -> None:
+    for theirs in typings.JobState:
+        assert JobState(theirs) is JobState[theirs.name]
     assert is_terminal(submit_pb2.REJECTED)
     assert not is_terminal(submit_pb2.UNKNOWN)
     assert state_name(submit_pb2.QUEUED) == "QUEUED"
+
+
+def test_a_foreign_enum_member_is_no_state() -> None:
+    with pytest.raises(ValueError, match="is not a valid JobState"):
+        JobState(typings.EventType.queued)

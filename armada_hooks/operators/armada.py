@@ -16,12 +16,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
-
-from google.protobuf import json_format
 
 from armada_hooks import errors, verdicts
 from armada_hooks._compat import BaseOperator, default_deferrable, task_state_store
@@ -217,7 +216,7 @@ class ArmadaOperator(BaseOperator):
         if self.dry_run_only:
             self.log.info(
                 "Dry run: would submit to Armada\n%s",
-                json.dumps(json_format.MessageToDict(item), indent=2, sort_keys=True),
+                json.dumps(_template_form(item), indent=2, sort_keys=True),
             )
             return None
         queue = self.resolve_queue()
@@ -370,9 +369,12 @@ class _RequestFactory:
 
 def _template_form(request: Any, *, allow_callable: bool = True) -> Any:
     """A request as templating sees it: a proto becomes its dict form, a callable a factory."""
-    from armada_client.armada import submit_pb2
+    # Only a loaded module can have made a JobSubmitRequestItem: asking sys.modules keeps
+    # protobuf unloaded while a DAG file with a dict request is parsed.
+    submit_pb2 = sys.modules.get("armada_client.armada.submit_pb2")
+    if submit_pb2 is not None and isinstance(request, submit_pb2.JobSubmitRequestItem):
+        from google.protobuf import json_format
 
-    if isinstance(request, submit_pb2.JobSubmitRequestItem):
         return json_format.MessageToDict(request)
     if isinstance(request, Mapping | _RequestFactory):
         return request

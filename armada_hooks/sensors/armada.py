@@ -10,6 +10,7 @@ meaning of ``timeout``: seconds since the sensor first looked.
 from __future__ import annotations
 
 import time
+from enum import Enum
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from functools import cached_property
@@ -71,7 +72,7 @@ class ArmadaJobSensor(BaseSensorOperator):
         self.armada_queue = armada_queue
         self.job_set_id = job_set_id
         self.target_states = frozenset(
-            s if isinstance(s, JobState) else JobState[str(s).upper()] for s in target_states
+            JobState(s) if isinstance(s, Enum) else JobState[str(s).upper()] for s in target_states
         )
         if not self.target_states:
             raise ValueError("target_states must name at least one state")

@@ -165,6 +165,10 @@ def test_exactly_one_way_of_naming_the_job_is_required() -> None:
         ArmadaJobSensor(task_id="no_states", job_id="j", target_states=[])
     sensor = ArmadaJobSensor(task_id="names", job_id="j", target_states=["running", "SUCCEEDED"])
     assert sensor.target_states == {JobState.RUNNING, JobState.SUCCEEDED}
+    from armada_client.typings import JobState as ClientJobState  # the client's own enum
+
+    sensor = ArmadaJobSensor(task_id="client", job_id="j", target_states=[ClientJobState.RUNNING])
+    assert sensor.target_states == {JobState.RUNNING}
 
 
 # -- by job id: success -----------------------------------------------------------------

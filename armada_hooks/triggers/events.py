@@ -245,7 +245,7 @@ def _resume_delay(failures: int, hook: ArmadaHook) -> float:
     """No pause before the first reopen; then the hook's retry wait, doubling to its cap."""
     if failures <= 1:
         return 0.0
-    return float(min(hook.retry_wait_max, max(hook.retry_wait_min, 0.05) * 2 ** (failures - 2)))
+    return hook.retry_policy.pause(failures - 1)
 
 
 class EventWatch:

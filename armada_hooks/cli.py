@@ -43,6 +43,14 @@ def _local_armada_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
         help="simulate jobs, or run each job's first container command as a local process",
     )
     p.add_argument(
+        "--node",
+        action="append",
+        default=[],
+        metavar="[NAME:]RESOURCE=QUANTITY,...",
+        help="a simulated node, e.g. 'cpu=16,memory=64Gi' (repeatable; default: one node "
+        "with cpu=8,memory=32Gi,ephemeral-storage=100Gi); jobs that fit on none are rejected",
+    )
+    p.add_argument(
         "--token-file",
         type=Path,
         help=f"require this bearer token (or set {TOKEN_ENV}); never pass a token on argv",
@@ -56,6 +64,16 @@ def _local_armada_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
 def _serve(args: argparse.Namespace) -> int:
     from armada_hooks.testing import LocalArmada, ServerTls, make_test_pki
+    from armada_hooks.testing.cluster import DEFAULT_NODES, NodeConfigError, parse_node
+
+    try:
+        nodes = [
+            parse_node(spec, default_name=f"local-node-{i}")
+            for i, spec in enumerate(args.node, start=1)
+        ] or list(DEFAULT_NODES)
+    except NodeConfigError as exc:
+        print(f"error: --node: {exc}", file=sys.stderr)
+        return 2
 
     token = os.environ.get(TOKEN_ENV) or None
     if args.token_file is not None:
@@ -80,6 +98,7 @@ def _serve(args: argparse.Namespace) -> int:
         state_path=args.state,
         token=token,
         tls=tls,
+        nodes=nodes,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -131,6 +131,35 @@ def test_empty_token_file_is_refused(tmp_path: Path) -> None:
     assert f"token file {token_file} is empty" in result.stderr
 
 
+def test_node_options_shape_the_simulated_cluster() -> None:
+    with serve("--queue", "q", "--time-scale", "50", "--node", "tiny:cpu=1,memory=1Gi") as (
+        target,
+        _,
+    ):
+        client = ArmadaClient(grpc.insecure_channel(target))
+        [item] = client.submit_jobs("q", "cli-set", [job_request_item(cpu="2")]).job_response_items
+        stream = client.get_job_events_stream("q", "cli-set")
+        for message in stream:
+            if message.message.WhichOneof("events") == "failed":
+                client.unwatch_events(stream)
+                break
+        assert client.get_job_status([item.job_id]).job_states[item.job_id] == (
+            JobState.REJECTED.value
+        )
+        assert (
+            "Number of nodes in cluster: 1"
+            in client.get_job_errors([item.job_id]).job_errors[item.job_id]
+        )
+
+
+def test_a_bad_node_option_says_what_to_write() -> None:
+    result = subprocess.run(
+        [SCRIPT, "local-armada", "--node", "cpu"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "--node: node 'cpu': 'cpu' is not RESOURCE=QUANTITY" in result.stderr
+
+
 def test_tls_dir_serves_tls_with_a_generated_ca(tmp_path: Path) -> None:
     with serve("--queue", "q", "--tls-dir", str(tmp_path / "tls")) as (target, lines):
         ca = (tmp_path / "tls" / "ca_cert.pem").read_bytes()

@@ -28,12 +28,13 @@ A malformed annotation makes SubmitJobs fail with INVALID_ARGUMENT naming it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
 PREFIX = "armada-hooks/"
 RUNTIME = PREFIX + "runtime"
@@ -137,11 +138,34 @@ def _parse_bool(value: str, *, key: str) -> bool:
     raise BehaviourError(f"annotation {key}={value!r} is not a boolean; use 'true' or 'false'")
 
 
-def _parse_choice(value: str, choices: tuple[str, ...], *, key: str) -> str:
+def _parse_choice(value: str, *, key: str, choices: tuple[str, ...]) -> str:
     lowered = value.strip().lower()
     if lowered not in choices:
         raise BehaviourError(f"annotation {key}={value!r} must be one of {', '.join(choices)}")
     return lowered
+
+
+def _parse_cluster(value: str, *, key: str) -> str:
+    if not value.strip():
+        raise BehaviourError(f"annotation {key} must not be empty")
+    return value.strip()
+
+
+# annotation -> (JobBehaviour field, how its value is read)
+_FIELDS: dict[str, tuple[str, Callable[..., object]]] = {
+    RUNTIME: ("runtime", parse_duration),
+    QUEUE_TIME: ("queue_time", parse_duration),
+    OUTCOME: ("outcome", functools.partial(_parse_choice, choices=OUTCOMES)),
+    EXIT_CODE: ("exit_code", _parse_int),
+    FAILURE_REASON: ("failure_reason", lambda value, key: value),
+    LOG_LINES: ("log_lines", _parse_int),
+    LOGS: ("logs", lambda value, key: tuple(value.splitlines())),
+    LEASE_RETURNS: ("lease_returns", _parse_int),
+    LOST: ("lost", _parse_bool),
+    EXECUTION: ("execution", functools.partial(_parse_choice, choices=EXECUTIONS)),
+    CLUSTER: ("cluster", _parse_cluster),
+}
+KNOWN_ANNOTATIONS = frozenset(_FIELDS)
 
 
 def behaviour_from_annotations(
@@ -152,55 +176,16 @@ def behaviour_from_annotations(
     for key, value in annotations.items():
         if not key.startswith(PREFIX):
             continue
-        if key == RUNTIME:
-            changes["runtime"] = parse_duration(value, key=key)
-        elif key == QUEUE_TIME:
-            changes["queue_time"] = parse_duration(value, key=key)
-        elif key == OUTCOME:
-            changes["outcome"] = _parse_choice(value, OUTCOMES, key=key)
-        elif key == EXIT_CODE:
-            changes["exit_code"] = _parse_int(value, key=key)
-        elif key == FAILURE_REASON:
-            changes["failure_reason"] = value
-        elif key == LOG_LINES:
-            changes["log_lines"] = _parse_int(value, key=key)
-        elif key == LOGS:
-            changes["logs"] = tuple(value.splitlines())
-        elif key == LEASE_RETURNS:
-            changes["lease_returns"] = _parse_int(value, key=key)
-        elif key == LOST:
-            changes["lost"] = _parse_bool(value, key=key)
-        elif key == EXECUTION:
-            changes["execution"] = _parse_choice(value, EXECUTIONS, key=key)
-        elif key == CLUSTER:
-            if not value.strip():
-                raise BehaviourError(f"annotation {key} must not be empty")
-            changes["cluster"] = value.strip()
-        else:
+        if key not in _FIELDS:
             raise BehaviourError(
                 f"unknown annotation {key!r}; the local Armada understands "
                 f"{', '.join(sorted(KNOWN_ANNOTATIONS))}"
             )
+        name, parse = _FIELDS[key]
+        changes[name] = parse(value, key=key)
     if not changes:
         return defaults
     try:
         return dataclasses.replace(defaults, **changes)  # type: ignore[arg-type]
     except BehaviourError as exc:
         raise BehaviourError(f"job annotations: {exc}") from None
-
-
-KNOWN_ANNOTATIONS = frozenset(
-    {
-        RUNTIME,
-        QUEUE_TIME,
-        OUTCOME,
-        EXIT_CODE,
-        FAILURE_REASON,
-        LOG_LINES,
-        LOGS,
-        LEASE_RETURNS,
-        LOST,
-        EXECUTION,
-        CLUSTER,
-    }
-)

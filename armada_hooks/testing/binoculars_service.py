@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING
 import grpc
 from armada_client.armada import binoculars_pb2, binoculars_pb2_grpc
 
+from armada_hooks.testing.events import pod_name
+from armada_hooks.timestamps import rfc3339_nano, whole_seconds
+
 if TYPE_CHECKING:
     from armada_hooks.testing.core import Core
-from armada_hooks.timestamps import rfc3339_nano, whole_seconds
 
 
 class BinocularsService(binoculars_pb2_grpc.BinocularsServicer):
@@ -30,7 +32,7 @@ class BinocularsService(binoculars_pb2_grpc.BinocularsServicer):
     ) -> binoculars_pb2.LogResponse:
         """The job's log lines so far, from ``since_time`` (whole seconds, inclusive) on."""
         namespace = request.pod_namespace or "default"
-        pod = f"armada-{request.job_id}-{request.pod_number}"
+        pod = pod_name(request.job_id, request.pod_number)
         since = -math.inf
         if request.since_time:
             try:

@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING
 import grpc
 
 from armada_hooks.testing.behaviour import JobBehaviour
+from armada_hooks.testing.cluster import DEFAULT_NODES, Node, preemptible
+from armada_hooks.testing.gofmt import go_quote
+from armada_hooks.testing.validation import single_pod_spec
 
 if TYPE_CHECKING:
     from armada_hooks.testing.faults import Faults
@@ -26,6 +29,7 @@ class Settings:
     ingestion_delay: float = 0.0
     defaults: JobBehaviour = field(default_factory=JobBehaviour)
     user: str = "anonymous"
+    nodes: tuple[Node, ...] = DEFAULT_NODES
 
 
 @dataclass
@@ -47,7 +51,21 @@ class Core:
     def check_queue(self, name: str, context: grpc.ServicerContext) -> None:
         """PERMISSION_DENIED for an unknown queue, as Armada's queue cache answers."""
         if name not in self.store.queues:
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, f'could not find queue "{name}"')
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, not_found(name))
+
+    def preempt(self, job: JobRecord, reason: str) -> None:
+        """Armada's scheduler on a preemption request: it ends a preemptible job's run only.
+
+        ``scheduler.go`` preempts a run marked for preemption only if the job's priority
+        class is preemptible; any other job carries on (lock held).
+        """
+        if preemptible(single_pod_spec(job.item)):
+            self.lifecycle.preempt(job, self.settings.user, reason)
+
+
+def not_found(queue: str) -> str:
+    """The text of Armada's ErrQueueNotFound (``internal/server/queue/queue_repository.go``)."""
+    return f"could not find queue {go_quote(queue)}"
 
 
 def check_query_size(ids: object, what: str, context: grpc.ServicerContext) -> None:

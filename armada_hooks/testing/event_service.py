@@ -26,7 +26,7 @@ _IDLE_CHECK = 0.5  # seconds between liveness checks of a quiet watching stream
 
 
 class EventService(event_pb2_grpc.EventServicer):
-    """``api.Event``: GetJobSetEvents and Health."""
+    """``api.Event``: GetJobSetEvents, Watch and Health."""
 
     def __init__(self, core: Core) -> None:
         self.core = core
@@ -91,6 +91,21 @@ class EventService(event_pb2_grpc.EventServicer):
                 position += 1
             if not request.watch:
                 return
+
+    def Watch(
+        self, request: event_pb2.WatchRequest, context: grpc.ServicerContext
+    ) -> Iterator[event_pb2.EventStreamMessage]:
+        """GetJobSetEvents watching, erroring if the job set is missing (server/event/event.go)."""
+        return self.GetJobSetEvents(
+            event_pb2.JobSetRequest(
+                id=request.job_set_id,
+                queue=request.queue,
+                from_message_id=request.from_id,
+                watch=True,
+                errorIfMissing=True,
+            ),
+            context,
+        )
 
     def wake_all(self) -> None:
         """Release every waiting stream (server stop)."""

@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from armada_client.armada import event_pb2, submit_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from armada_hooks.testing.cluster import POOL
+
 if TYPE_CHECKING:
     from armada_hooks.testing.records import JobRecord, RunRecord
+
+
+class JobRef(Protocol):
+    """What names a job in its job set's event stream."""
+
+    @property
+    def job_id(self) -> str:
+        """The job's id."""
+
+    @property
+    def job_set_id(self) -> str:
+        """Its job set."""
+
+    @property
+    def queue(self) -> str:
+        """Its queue."""
+
+
+@dataclass(frozen=True)
+class JobAddress:
+    """A job id in a job set, whether or not the local Armada knows the job."""
+
+    job_id: str
+    queue: str
+    job_set_id: str
 
 
 def timestamp(seconds: float) -> Timestamp:
@@ -18,42 +46,13 @@ def timestamp(seconds: float) -> Timestamp:
     return ts
 
 
-class _Ids(TypedDict):
-    job_id: str
-    job_set_id: str
-    queue: str
-    created: Timestamp
+def pod_name(job_id: str, pod_number: int = 0) -> str:
+    """The Kubernetes pod Armada's executor creates for a job."""
+    return f"armada-{job_id}-{pod_number}"
 
 
-class _Pod(TypedDict):
-    cluster_id: str
-    kubernetes_id: str
-    pod_number: int
-    pod_name: str
-    pod_namespace: str
-
-
-def _ids(job: JobRecord, now: float) -> _Ids:
-    return {
-        "job_id": job.job_id,
-        "job_set_id": job.job_set_id,
-        "queue": job.queue,
-        "created": timestamp(now),
-    }
-
-
-def _pod(job: JobRecord, run: RunRecord) -> _Pod:
-    return {
-        "cluster_id": run.cluster,
-        "kubernetes_id": run.run_id,
-        "pod_number": 0,
-        "pod_name": f"armada-{job.job_id}-0",
-        "pod_namespace": job.namespace,
-    }
-
-
-def submitted(job: JobRecord, now: float) -> event_pb2.EventMessage:
-    """The job was accepted (carries the job spec as Armada's ``Job``)."""
+def job_spec(job: JobRecord) -> submit_pb2.Job:
+    """The job as Armada's ``Job`` message (submitted events, GetJobDetails' job spec)."""
     spec = submit_pb2.Job(
         id=job.job_id,
         client_id=job.client_id,
@@ -67,57 +66,77 @@ def submitted(job: JobRecord, now: float) -> event_pb2.EventMessage:
     )
     if job.item.HasField("pod_spec"):
         spec.pod_spec.CopyFrom(job.item.pod_spec)
-    return event_pb2.EventMessage(submitted=event_pb2.JobSubmittedEvent(**_ids(job, now), job=spec))
+    return spec
+
+
+def _message(kind: str, ref: JobRef, now: float, /, **fields: Any) -> event_pb2.EventMessage:
+    """An EventMessage whose ``kind`` event names the job ``ref`` and carries ``fields``."""
+    message = event_pb2.EventMessage()
+    event = getattr(message, kind)
+    event.SetInParent()
+    event.MergeFrom(
+        type(event)(
+            job_id=ref.job_id,
+            job_set_id=ref.job_set_id,
+            queue=ref.queue,
+            created=timestamp(now),
+            **fields,
+        )
+    )
+    return message
+
+
+def _pod(job: JobRecord, run: RunRecord) -> dict[str, Any]:
+    return {
+        "cluster_id": run.cluster,
+        "kubernetes_id": run.run_id,
+        "pod_number": 0,
+        "pod_name": pod_name(job.job_id),
+        "pod_namespace": job.namespace,
+    }
+
+
+def submitted(job: JobRecord, now: float) -> event_pb2.EventMessage:
+    """The job was accepted (carries the job spec as Armada's ``Job``)."""
+    return _message("submitted", job, now, job=job_spec(job))
 
 
 def queued(job: JobRecord, now: float) -> event_pb2.EventMessage:
     """The job waits for a lease."""
-    return event_pb2.EventMessage(queued=event_pb2.JobQueuedEvent(**_ids(job, now)))
+    return _message("queued", job, now)
 
 
 def leased(job: JobRecord, run: RunRecord, now: float) -> event_pb2.EventMessage:
     """A cluster took the job."""
-    return event_pb2.EventMessage(
-        leased=event_pb2.JobLeasedEvent(**_ids(job, now), cluster_id=run.cluster, pool="default")
-    )
+    return _message("leased", job, now, cluster_id=run.cluster, pool=POOL)
 
 
 def lease_returned(job: JobRecord, run: RunRecord, now: float) -> event_pb2.EventMessage:
     """The cluster gave the job back; it is queued again."""
-    return event_pb2.EventMessage(
-        lease_returned=event_pb2.JobLeaseReturnedEvent(
-            **_ids(job, now),
-            cluster_id=run.cluster,
-            reason="lease returned by the local Armada (armada-hooks/lease-returns)",
-            kubernetes_id=run.run_id,
-            run_attempted=False,
-        )
+    return _message(
+        "lease_returned",
+        job,
+        now,
+        cluster_id=run.cluster,
+        reason="lease returned by the local Armada (armada-hooks/lease-returns)",
+        kubernetes_id=run.run_id,
+        run_attempted=False,
     )
 
 
 def pending(job: JobRecord, run: RunRecord, now: float) -> event_pb2.EventMessage:
     """The pod was created and waits to start."""
-    return event_pb2.EventMessage(
-        pending=event_pb2.JobPendingEvent(**_ids(job, now), **_pod(job, run), pool="default")
-    )
+    return _message("pending", job, now, **_pod(job, run), pool=POOL)
 
 
 def running(job: JobRecord, run: RunRecord, now: float) -> event_pb2.EventMessage:
     """The pod's containers started."""
-    return event_pb2.EventMessage(
-        running=event_pb2.JobRunningEvent(
-            **_ids(job, now), **_pod(job, run), node_name=run.node, pool="default"
-        )
-    )
+    return _message("running", job, now, **_pod(job, run), node_name=run.node, pool=POOL)
 
 
 def succeeded(job: JobRecord, run: RunRecord, now: float) -> event_pb2.EventMessage:
     """Every container exited 0."""
-    return event_pb2.EventMessage(
-        succeeded=event_pb2.JobSucceededEvent(
-            **_ids(job, now), **_pod(job, run), node_name=run.node
-        )
-    )
+    return _message("succeeded", job, now, **_pod(job, run), node_name=run.node)
 
 
 def failed(
@@ -128,20 +147,14 @@ def failed(
     cause: event_pb2.Cause.ValueType = event_pb2.Error,
 ) -> event_pb2.EventMessage:
     """The job failed (``cause=Rejected`` for a job the scheduler rejected)."""
-    event = event_pb2.JobFailedEvent(
-        **_ids(job, now),
-        reason=job.reason,
-        cause=cause,
-        retryable=False,
-    )
+    fields: dict[str, Any] = {"reason": job.reason, "cause": cause, "retryable": False}
     if run is not None:
         pod = _pod(job, run)
-        event.cluster_id, event.kubernetes_id = pod["cluster_id"], pod["kubernetes_id"]
-        event.pod_name, event.pod_namespace = pod["pod_name"], pod["pod_namespace"]
-        event.node_name = run.node
+        del pod["pod_number"]
+        fields.update(pod, node_name=run.node)
     if job.exit_code is not None:
-        event.exit_codes["main"] = job.exit_code
-        event.container_statuses.append(
+        fields["exit_codes"] = {"main": job.exit_code}
+        fields["container_statuses"] = [
             event_pb2.ContainerStatus(
                 name="main",
                 exitCode=job.exit_code,
@@ -149,65 +162,45 @@ def failed(
                 reason="Error",
                 cause=cause,
             )
-        )
-    return event_pb2.EventMessage(failed=event)
+        ]
+    return _message("failed", job, now, **fields)
 
 
 def preempted(
     job: JobRecord, run: RunRecord | None, now: float, requestor: str
 ) -> event_pb2.EventMessage:
     """The job's run was preempted."""
-    return event_pb2.EventMessage(
-        preempted=event_pb2.JobPreemptedEvent(
-            **_ids(job, now),
-            cluster_id=run.cluster if run else "",
-            run_id=run.run_id if run else "",
-            reason=job.reason,
-            requestor=requestor,
-        )
+    return _message(
+        "preempted",
+        job,
+        now,
+        cluster_id=run.cluster if run else "",
+        run_id=run.run_id if run else "",
+        reason=job.reason,
+        requestor=requestor,
     )
 
 
-def preempting(job: JobRecord, now: float, requestor: str, reason: str) -> event_pb2.EventMessage:
-    """A preemption was requested."""
-    return event_pb2.EventMessage(
-        preempting=event_pb2.JobPreemptingEvent(
-            **_ids(job, now), requestor=requestor, reason=reason
-        )
-    )
+def preempting(job: JobRef, now: float, requestor: str, reason: str) -> event_pb2.EventMessage:
+    """A preemption was requested (Armada records it for any id the request names)."""
+    return _message("preempting", job, now, requestor=requestor, reason=reason)
 
 
 def cancelling(job: JobRecord, now: float, requestor: str) -> event_pb2.EventMessage:
     """A cancellation was requested."""
-    return event_pb2.EventMessage(
-        cancelling=event_pb2.JobCancellingEvent(
-            **_ids(job, now), requestor=requestor, reason=job.cancel_reason
-        )
-    )
+    return _message("cancelling", job, now, requestor=requestor, reason=job.cancel_reason)
 
 
 def cancelled(job: JobRecord, now: float, requestor: str) -> event_pb2.EventMessage:
     """The job was cancelled."""
-    return event_pb2.EventMessage(
-        cancelled=event_pb2.JobCancelledEvent(
-            **_ids(job, now), requestor=requestor, reason=job.cancel_reason
-        )
-    )
+    return _message("cancelled", job, now, requestor=requestor, reason=job.cancel_reason)
 
 
 def reprioritizing(job: JobRecord, now: float, requestor: str) -> event_pb2.EventMessage:
     """A priority change was requested."""
-    return event_pb2.EventMessage(
-        reprioritizing=event_pb2.JobReprioritizingEvent(
-            **_ids(job, now), new_priority=job.priority, requestor=requestor
-        )
-    )
+    return _message("reprioritizing", job, now, new_priority=job.priority, requestor=requestor)
 
 
 def reprioritized(job: JobRecord, now: float, requestor: str) -> event_pb2.EventMessage:
     """The job's priority changed."""
-    return event_pb2.EventMessage(
-        reprioritized=event_pb2.JobReprioritizedEvent(
-            **_ids(job, now), new_priority=job.priority, requestor=requestor
-        )
-    )
+    return _message("reprioritized", job, now, new_priority=job.priority, requestor=requestor)

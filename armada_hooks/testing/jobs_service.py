@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import grpc
 from armada_client.armada import job_pb2, job_pb2_grpc, submit_pb2
 
+from armada_hooks.testing.cluster import POOL
 from armada_hooks.testing.core import Core, check_query_size
-from armada_hooks.testing.events import timestamp
+from armada_hooks.testing.events import job_spec, timestamp
+from armada_hooks.testing.records import ACTIVE_RUN_STATES, LEASED_STATES
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from armada_hooks.testing.records import JobRecord, RunRecord
+
+_T = TypeVar("_T")
 
 
 def run_details(run: RunRecord) -> job_pb2.JobRunDetails:
@@ -49,21 +55,7 @@ def job_details(job: JobRecord, *, expand_runs: bool, expand_spec: bool) -> job_
     if expand_runs:
         details.job_runs.extend(run_details(run) for run in job.runs)
     if expand_spec:
-        details.job_spec.CopyFrom(
-            submit_pb2.Job(
-                id=job.job_id,
-                client_id=job.client_id,
-                job_set_id=job.job_set_id,
-                queue=job.queue,
-                namespace=job.namespace,
-                owner=job.owner,
-                priority=job.priority,
-                annotations=dict(job.item.annotations),
-                labels=dict(job.item.labels),
-            )
-        )
-        if job.item.HasField("pod_spec"):
-            details.job_spec.pod_spec.CopyFrom(job.item.pod_spec)
+        details.job_spec.CopyFrom(job_spec(job))
     return details
 
 
@@ -73,19 +65,28 @@ class JobsService(job_pb2_grpc.JobsServicer):
     def __init__(self, core: Core) -> None:
         self.core = core
 
+    def _per_job(
+        self,
+        ids: Sequence[str],
+        what: str,
+        context: grpc.ServicerContext,
+        answer: Callable[[JobRecord], _T],
+    ) -> dict[str, _T]:
+        """``answer`` for each ingested job among ``ids`` (at most 500 of them)."""
+        check_query_size(ids, what, context)
+        with self.core.store.lock:
+            now = self.core.lifecycle.clock.now()
+            found = ((job_id, self.core.ingested(job_id, now)) for job_id in ids)
+            return {job_id: answer(job) for job_id, job in found if job is not None}
+
     def GetJobStatus(
         self, request: job_pb2.JobStatusRequest, context: grpc.ServicerContext
     ) -> job_pb2.JobStatusResponse:
         """Every requested id answered; unknown or not-yet-ingested ids are UNKNOWN."""
-        check_query_size(request.job_ids, "jobIds", context)
-        unknown = submit_pb2.UNKNOWN
-        with self.core.store.lock:
-            now = self.core.lifecycle.clock.now()
-            states = {}
-            for job_id in request.job_ids:
-                job = self.core.ingested(job_id, now)
-                states[job_id] = job.state if job is not None else unknown
-        return job_pb2.JobStatusResponse(job_states=states)
+        states = self._per_job(request.job_ids, "jobIds", context, lambda job: job.state)
+        return job_pb2.JobStatusResponse(
+            job_states={i: states.get(i, submit_pb2.UNKNOWN) for i in request.job_ids}
+        )
 
     def GetJobStatusUsingExternalJobUri(
         self, request: job_pb2.JobStatusUsingExternalJobUriRequest, context: grpc.ServicerContext
@@ -106,16 +107,14 @@ class JobsService(job_pb2_grpc.JobsServicer):
         self, request: job_pb2.JobDetailsRequest, context: grpc.ServicerContext
     ) -> job_pb2.JobDetailsResponse:
         """Details of the ingested jobs among the ids; unknown ids are left out."""
-        check_query_size(request.job_ids, "jobIds", context)
-        with self.core.store.lock:
-            now = self.core.lifecycle.clock.now()
-            details = {}
-            for job_id in request.job_ids:
-                job = self.core.ingested(job_id, now)
-                if job is not None:
-                    details[job_id] = job_details(
-                        job, expand_runs=request.expand_job_run, expand_spec=request.expand_job_spec
-                    )
+        details = self._per_job(
+            request.job_ids,
+            "jobIds",
+            context,
+            lambda job: job_details(
+                job, expand_runs=request.expand_job_run, expand_spec=request.expand_job_spec
+            ),
+        )
         return job_pb2.JobDetailsResponse(job_details=details)
 
     def GetJobRunDetails(
@@ -137,12 +136,24 @@ class JobsService(job_pb2_grpc.JobsServicer):
         self, request: job_pb2.JobErrorsRequest, context: grpc.ServicerContext
     ) -> job_pb2.JobErrorsResponse:
         """The failure reason of each ingested job ('' when it has none)."""
-        check_query_size(request.job_ids, "JobIds", context)
+        errors = self._per_job(request.job_ids, "JobIds", context, lambda job: job.reason)
+        return job_pb2.JobErrorsResponse(job_errors=errors)
+
+    def GetActiveQueues(
+        self, request: job_pb2.GetActiveQueuesRequest, context: grpc.ServicerContext
+    ) -> job_pb2.GetActiveQueuesResponse:
+        """Per pool, the queues with a leased, pending or running job (queryapi's query.sql)."""
         with self.core.store.lock:
             now = self.core.lifecycle.clock.now()
-            errors = {}
-            for job_id in request.job_ids:
-                job = self.core.ingested(job_id, now)
-                if job is not None:
-                    errors[job_id] = job.reason
-        return job_pb2.JobErrorsResponse(job_errors=errors)
+            queues = sorted(
+                {
+                    job.queue
+                    for job in self.core.store.jobs.values()
+                    if job.state in LEASED_STATES
+                    and job.latest_run is not None
+                    and job.latest_run.state in ACTIVE_RUN_STATES
+                    and self.core.ingested(job.job_id, now) is not None
+                }
+            )
+        by_pool = {POOL: job_pb2.ActiveQueues(queues=queues)} if queues else {}
+        return job_pb2.GetActiveQueuesResponse(active_queues_by_pool=by_pool)

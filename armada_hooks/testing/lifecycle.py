@@ -1,8 +1,10 @@
 """The lifecycle engine: walks every job through Armada's states on one timer thread.
 
 SUBMITTED → QUEUED → LEASED → PENDING → RUNNING → SUCCEEDED | FAILED | PREEMPTED, with
-REJECTED (from QUEUED), lease returns (LEASED → QUEUED) and user cancel / preempt /
-reprioritize. Each transition emits the events real Armada emits, in the same order.
+REJECTED (from QUEUED), lease returns (LEASED → QUEUED), pods that cannot start (FAILED
+after the lease) and user cancel / preempt / reprioritize. A cordoned queue's jobs wait
+unleased until it is uncordoned. Each transition emits the events real Armada emits, in
+the same order.
 Transitions sit in one heap keyed by due job-time, so 10,000 jobs cost one thread.
 """
 
@@ -16,10 +18,15 @@ from typing import TYPE_CHECKING
 
 from armada_client.armada import event_pb2, job_pb2, submit_pb2
 
-from armada_hooks.states import is_terminal, state_name
+from armada_hooks.states import is_terminal
 from armada_hooks.testing import events
 from armada_hooks.testing.executor import ProcessRunner
-from armada_hooks.testing.records import JobRecord, RunRecord
+from armada_hooks.testing.records import (
+    ACTIVE_RUN_STATES,
+    LEASED_STATES,
+    JobRecord,
+    RunRecord,
+)
 
 if TYPE_CHECKING:
     from armada_hooks.testing.clock import SimClock
@@ -27,11 +34,6 @@ if TYPE_CHECKING:
 
 FLUSH_INTERVAL = 0.25  # real seconds between SQLite flushes
 _BATCH = 200  # transitions applied per lock hold, so RPCs are not starved
-_ACTIVE_RUN_STATES = {
-    job_pb2.RUN_STATE_LEASED,
-    job_pb2.RUN_STATE_PENDING,
-    job_pb2.RUN_STATE_RUNNING,
-}
 
 
 class Lifecycle:
@@ -43,6 +45,7 @@ class Lifecycle:
         self.node = node
         self.runner = ProcessRunner(self._process_line, self._process_exit)
         self._heap: list[tuple[float, int, str, int]] = []
+        self._parked: dict[str, list[str]] = {}  # queue -> jobs waiting for it to uncordon
         self._counter = 0
         self._wake = threading.Condition(store.lock)
         self._stopping = False
@@ -160,6 +163,12 @@ class Lifecycle:
         job.next_step = job.next_due = None
         b = job.behaviour
         if step == "lease":
+            queue = self.store.queues.get(job.queue)
+            if queue is not None and queue.cordoned:  # Armada leases nothing from it
+                job.next_step, job.next_due = "lease", now
+                self._parked.setdefault(job.queue, []).append(job.job_id)
+                self.store.mark(job)
+                return
             if b.outcome == "rejected":
                 job.reason = b.reason()
                 self._set_state(job, submit_pb2.REJECTED, now)
@@ -169,7 +178,7 @@ class Lifecycle:
                 run_id=str(uuid.uuid4()),
                 job_id=job.job_id,
                 cluster=b.cluster,
-                node=self.node,
+                node=job.node or self.node,
                 leased_ts=now,
             )
             job.runs.append(run)
@@ -186,9 +195,14 @@ class Lifecycle:
                 self.store.emit(job, events.lease_returned(job, run, now), now)
                 self._schedule(job, "lease", now + b.queue_time)
                 return
-            run.state, run.pending_ts = job_pb2.RUN_STATE_PENDING, now
-            self._set_state(job, submit_pb2.PENDING, now)
-            self.store.emit(job, events.pending(job, run, now), now)
+            if job.pod_created:
+                run.state, run.pending_ts = job_pb2.RUN_STATE_PENDING, now
+                self._set_state(job, submit_pb2.PENDING, now)
+                self.store.emit(job, events.pending(job, run, now), now)
+            if job.start_failure:  # the executor fails it at once (images.py)
+                job.reason = job.start_failure
+                self._finish(job, "failed", now)
+                return
             self._schedule(job, "run", now + b.pending_time)
         elif step == "run":
             run = job.runs[-1]
@@ -210,7 +224,7 @@ class Lifecycle:
 
     def _finish(self, job: JobRecord, outcome: str, now: float, requestor: str = "") -> None:
         run = job.latest_run
-        if run is not None and run.state in _ACTIVE_RUN_STATES:
+        if run is not None and run.state in ACTIVE_RUN_STATES:
             run.finished_ts = now
         if outcome == "succeeded":
             if run is not None:
@@ -232,8 +246,12 @@ class Lifecycle:
 
     # -- user actions -----------------------------------------------------
 
-    def cancel(self, job: JobRecord, requestor: str, reason: str) -> bool:
-        """Cancel an active job; False if it had already ended."""
+    def cancel(self, job: JobRecord, requestor: str, reason: str, *, announce: bool = True) -> bool:
+        """Cancel an active job; False if it had already ended.
+
+        ``announce`` False leaves out the cancelling event (a cancel the scheduler decides,
+        such as CancelOnQueue, has no user request in the job set to announce it).
+        """
         if is_terminal(job.state):
             return False
         now = self.clock.now()
@@ -242,25 +260,33 @@ class Lifecycle:
         job.cancel_reason, job.cancel_user, job.cancel_ts = reason, requestor, now
         job.logs = [(ts, line) for ts, line in job.logs if ts <= now]
         run = job.latest_run
-        if run is not None and run.state in _ACTIVE_RUN_STATES:
+        if run is not None and run.state in ACTIVE_RUN_STATES:
             run.state, run.finished_ts = job_pb2.RUN_STATE_CANCELLED, now
-        self.store.emit(job, events.cancelling(job, now, requestor), now)
+        if announce:
+            self.store.emit(job, events.cancelling(job, now, requestor), now)
         self._set_state(job, submit_pb2.CANCELLED, now)
         self.store.emit(job, events.cancelled(job, now, requestor), now)
         return True
 
-    def preempt(self, job: JobRecord, requestor: str, reason: str) -> str:
-        """Preempt a leased, pending or running job; an error text if it cannot be."""
-        if job.state not in (submit_pb2.LEASED, submit_pb2.PENDING, submit_pb2.RUNNING):
-            return f"job {job.job_id} is {state_name(job.state)}, not leased or running"
+    def preempt(self, job: JobRecord, requestor: str, reason: str) -> bool:
+        """Preempt a leased, pending or running job with ``reason``; False if it is not one."""
+        if job.state not in LEASED_STATES:
+            return False
         now = self.clock.now()
         self._unschedule(job)
         self.runner.kill(job.job_id)
         job.logs = [(ts, line) for ts, line in job.logs if ts <= now]
-        job.reason = reason or f"preempted by {requestor or 'a user'}"
-        self.store.emit(job, events.preempting(job, now, requestor, job.reason), now)
+        job.reason = reason
         self._finish(job, "preempted", now, requestor)
-        return ""
+        return True
+
+    def release(self, queue: str) -> None:
+        """Lease again the jobs a cordoned ``queue`` held back (it was uncordoned)."""
+        now = self.clock.now()
+        for job_id in self._parked.pop(queue, []):
+            job = self.store.jobs.get(job_id)
+            if job is not None and job.state == submit_pb2.QUEUED and job.next_step == "lease":
+                self._schedule(job, "lease", now)
 
     def reprioritize(self, job: JobRecord, priority: float, requestor: str) -> None:
         """Change an active job's priority (an ended job is left alone, as in Armada)."""

@@ -13,6 +13,12 @@ from armada_client.armada import job_pb2, submit_pb2
 from armada_hooks.testing.behaviour import JobBehaviour
 
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+LEASED_STATES = frozenset({submit_pb2.LEASED, submit_pb2.PENDING, submit_pb2.RUNNING})
+"""Job states of a job that holds a lease (wire values)."""
+ACTIVE_RUN_STATES = frozenset(
+    {job_pb2.RUN_STATE_LEASED, job_pb2.RUN_STATE_PENDING, job_pb2.RUN_STATE_RUNNING}
+)
+"""Run states of a run that has not ended."""
 
 
 def new_job_id() -> str:
@@ -65,6 +71,9 @@ class JobRecord:
     next_step: str | None = None
     next_due: float | None = None
     generation: int = 0
+    node: str = ""  # the simulated node its runs land on ('' before placement)
+    start_failure: str = ""  # why its pod cannot start ('' when it can)
+    pod_created: bool = True  # False: the API server refused the pod (no pending event)
 
     @property
     def latest_run(self) -> RunRecord | None:

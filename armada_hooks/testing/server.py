@@ -26,19 +26,22 @@ from armada_hooks.states import TERMINAL_STATES, JobState
 from armada_hooks.testing.behaviour import JobBehaviour
 from armada_hooks.testing.binoculars_service import BinocularsService
 from armada_hooks.testing.clock import SimClock
+from armada_hooks.testing.cluster import DEFAULT_NODES, check_nodes
 from armada_hooks.testing.core import Core, Settings
 from armada_hooks.testing.event_service import EventService
 from armada_hooks.testing.faults import Faults
 from armada_hooks.testing.gate import Gate, RpcCounter
 from armada_hooks.testing.jobs_service import JobsService
 from armada_hooks.testing.lifecycle import Lifecycle
+from armada_hooks.testing.queue_service import QueueService
 from armada_hooks.testing.store import Store
-from armada_hooks.testing.submit_service import QueueService, SubmitService
+from armada_hooks.testing.submit_service import SubmitService
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from types import TracebackType
 
+    from armada_hooks.testing.cluster import Node
     from armada_hooks.testing.records import JobRecord
 
 
@@ -152,7 +155,10 @@ class LocalArmada:
     ...     client.submit_jobs("default", "my-job-set", [item])
 
     Durations (``time_scale``, ``ingestion_delay``, job annotations) are job-time seconds;
-    ``time_scale=60`` runs a job-minute per real second.
+    ``time_scale=60`` runs a job-minute per real second. ``nodes`` are the simulated
+    cluster's nodes (default: one with 8 CPUs, 32Gi memory, 100Gi ephemeral storage and
+    no GPUs): a job whose requests fit on none is rejected, as Armada's submission check
+    rejects it.
     """
 
     def __init__(
@@ -170,6 +176,7 @@ class LocalArmada:
         token: str | None = None,
         tls: ServerTls | None = None,
         max_workers: int = 64,
+        nodes: Iterable[Node] = DEFAULT_NODES,
     ) -> None:
         defaults = defaults or JobBehaviour()
         if execution is not None:
@@ -183,6 +190,7 @@ class LocalArmada:
             ingestion_delay=ingestion_delay,
             defaults=defaults,
             user="armada-hooks-test-user" if token else "anonymous",
+            nodes=check_nodes(nodes),
         )
         self.faults = Faults()
         self.counter = RpcCounter()

@@ -25,8 +25,13 @@ def job_request_item(
     memory: str = "64Mi",
     image: str = "busybox:latest",
     env: Mapping[str, str] | None = None,
+    priority_class: str = "",
 ) -> submit_pb2.JobSubmitRequestItem:
-    """A one-container ``JobSubmitRequestItem`` that Armada accepts (requests == limits)."""
+    """A one-container ``JobSubmitRequestItem`` that Armada accepts (requests == limits).
+
+    ``priority_class`` names the pod's priority class (Armada's ``armada-default`` when
+    empty); only an ``armada-preemptible`` job is preempted when a user asks.
+    """
     quantities = {"cpu": resource.Quantity(string=cpu), "memory": resource.Quantity(string=memory)}
     container = core_v1.Container(
         name="main",
@@ -42,5 +47,7 @@ def job_request_item(
         external_job_uri=external_job_uri,
         annotations=dict(annotations or {}),
         labels=dict(labels or {}),
-        pod_spec=core_v1.PodSpec(containers=[container], restartPolicy="Never"),
+        pod_spec=core_v1.PodSpec(
+            containers=[container], restartPolicy="Never", priorityClassName=priority_class
+        ),
     )

@@ -23,6 +23,8 @@ from armada_hooks.testing.records import JobRecord
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from armada_hooks.testing.events import JobRef
+
 JobSetKey = tuple[str, str]
 
 _SCHEMA = """
@@ -107,7 +109,7 @@ class Store:
             self.job_sets[key] = log
         return log
 
-    def emit(self, job: JobRecord, message: event_pb2.EventMessage, now: float) -> None:
+    def emit(self, job: JobRef, message: event_pb2.EventMessage, now: float) -> None:
         """Append an event to the job's job set and wake its watchers."""
         log = self.job_set((job.queue, job.job_set_id))
         seq = len(log.events) + 1

@@ -1,7 +1,12 @@
-"""Armada's Submit and QueueService: submit with validation and dedup, cancel, preempt, queues."""
+"""Armada's Submit service: submit with validation, placement and dedup; cancel; preempt.
+
+Follows ``internal/server/submit/submit.go``; the queue RPCs it also serves are
+:mod:`.queue_service`'s.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import grpc
@@ -9,14 +14,29 @@ from armada_client.armada import health_pb2, submit_pb2, submit_pb2_grpc
 from google.protobuf import empty_pb2
 
 from armada_hooks.states import ACTIVE_STATES, JobState
-from armada_hooks.testing.behaviour import BehaviourError, behaviour_from_annotations
+from armada_hooks.testing import events
+from armada_hooks.testing.behaviour import (
+    OUTCOME,
+    BehaviourError,
+    JobBehaviour,
+    behaviour_from_annotations,
+)
+from armada_hooks.testing.cluster import submit_check
+from armada_hooks.testing.core import not_found
+from armada_hooks.testing.gofmt import go_quote
+from armada_hooks.testing.images import start_failure
+from armada_hooks.testing.queue_service import QueueOperations, QueueService
 from armada_hooks.testing.records import JobRecord, new_job_id
-from armada_hooks.testing.validation import SubmitValidationError, validate_request
+from armada_hooks.testing.validation import (
+    SubmitValidationError,
+    single_pod_spec,
+    validate_request,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from armada_hooks.testing.core import Core
+
+__all__ = ["SERVING", "QueueService", "SubmitService"]
 
 EXTERNAL_JOB_URI_ANNOTATION = "armadaproject.io/externalJobUri"
 _LEASED = frozenset({JobState.LEASED, JobState.PENDING, JobState.RUNNING})
@@ -26,121 +46,60 @@ _FILTER_STATES: dict[JobState, frozenset[JobState]] = {
     JobState.RUNNING: _LEASED,
 }
 SERVING = health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
+MAX_REASON_BYTES = 50  # submit/validation/job_set.go
 
 
-class QueueOperations:
-    """Queue CRUD, served by both ``api.Submit`` (legacy) and ``api.QueueService``."""
+def place(job: JobRecord, core: Core) -> JobRecord:
+    """Put a new job on a simulated node, or script its rejection or failed start.
 
-    core: Core
-
-    def _queue_error(self, queue: submit_pb2.Queue) -> tuple[grpc.StatusCode, str] | None:
-        if not queue.name:
-            return grpc.StatusCode.INVALID_ARGUMENT, "queue name is a required field"
-        if queue.priority_factor <= 0:
-            return (
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"queue {queue.name} has priority factor {queue.priority_factor}; it must be > 0",
-            )
-        return None
-
-    def CreateQueue(
-        self, request: submit_pb2.Queue, context: grpc.ServicerContext
-    ) -> empty_pb2.Empty:
-        """Create a queue; ALREADY_EXISTS if it does."""
-        error = self._queue_error(request)
-        if error:
-            context.abort(*error)
-        with self.core.store.lock:
-            if request.name in self.core.store.queues:
-                context.abort(
-                    grpc.StatusCode.ALREADY_EXISTS, f'queue "{request.name}" already exists'
-                )
-            self.core.store.put_queue(request)
-        return empty_pb2.Empty()
-
-    def CreateQueues(
-        self, request: submit_pb2.QueueList, context: grpc.ServicerContext
-    ) -> submit_pb2.BatchQueueCreateResponse:
-        """Create several queues; the ones that fail are listed with their error."""
-        failed = []
-        with self.core.store.lock:
-            for queue in request.queues:
-                error = self._queue_error(queue)
-                if error is None and queue.name in self.core.store.queues:
-                    error = (grpc.StatusCode.ALREADY_EXISTS, f'queue "{queue.name}" already exists')
-                if error:
-                    failed.append(submit_pb2.QueueCreateResponse(queue=queue, error=error[1]))
-                else:
-                    self.core.store.put_queue(queue)
-        return submit_pb2.BatchQueueCreateResponse(failed_queues=failed)
-
-    def UpdateQueue(
-        self, request: submit_pb2.Queue, context: grpc.ServicerContext
-    ) -> empty_pb2.Empty:
-        """Replace a queue; NOT_FOUND if it does not exist."""
-        error = self._queue_error(request)
-        if error:
-            context.abort(*error)
-        with self.core.store.lock:
-            if request.name not in self.core.store.queues:
-                context.abort(grpc.StatusCode.NOT_FOUND, f'could not find queue "{request.name}"')
-            self.core.store.put_queue(request)
-        return empty_pb2.Empty()
-
-    def UpdateQueues(
-        self, request: submit_pb2.QueueList, context: grpc.ServicerContext
-    ) -> submit_pb2.BatchQueueUpdateResponse:
-        """Replace several queues; the ones that fail are listed with their error."""
-        failed = []
-        with self.core.store.lock:
-            for queue in request.queues:
-                error = self._queue_error(queue)
-                if error is None and queue.name not in self.core.store.queues:
-                    error = (grpc.StatusCode.NOT_FOUND, f'could not find queue "{queue.name}"')
-                if error:
-                    failed.append(submit_pb2.QueueUpdateResponse(queue=queue, error=error[1]))
-                else:
-                    self.core.store.put_queue(queue)
-        return submit_pb2.BatchQueueUpdateResponse(failed_queues=failed)
-
-    def DeleteQueue(
-        self, request: submit_pb2.QueueDeleteRequest, context: grpc.ServicerContext
-    ) -> empty_pb2.Empty:
-        """Delete a queue; NOT_FOUND if it does not exist."""
-        with self.core.store.lock:
-            if request.name not in self.core.store.queues:
-                context.abort(grpc.StatusCode.NOT_FOUND, f'could not find queue "{request.name}"')
-            self.core.store.delete_queue(request.name)
-        return empty_pb2.Empty()
-
-    def GetQueue(
-        self, request: submit_pb2.QueueGetRequest, context: grpc.ServicerContext
-    ) -> submit_pb2.Queue:
-        """One queue; NOT_FOUND if it does not exist."""
-        with self.core.store.lock:
-            queue = self.core.store.queues.get(request.name)
-        if queue is None:
-            context.abort(grpc.StatusCode.NOT_FOUND, f'could not find queue "{request.name}"')
-        return queue
-
-    def GetQueues(
-        self, request: submit_pb2.StreamingQueueGetRequest, context: grpc.ServicerContext
-    ) -> Iterator[submit_pb2.StreamingQueueMessage]:
-        """Every queue (at most ``num`` if set), then an end marker."""
-        with self.core.store.lock:
-            queues = sorted(self.core.store.queues.values(), key=lambda q: q.name)
-        if request.num:
-            queues = queues[: request.num]
-        for queue in queues:
-            yield submit_pb2.StreamingQueueMessage(queue=queue)
-        yield submit_pb2.StreamingQueueMessage(end=submit_pb2.EndMarker())
+    Its submission check (cluster.py) and its pod's images (images.py) decide, unless
+    an ``armada-hooks/outcome`` annotation scripts the job's end.
+    """
+    pod = single_pod_spec(job.item)
+    placement = submit_check(pod, core.settings.nodes)
+    job.node = placement.node or core.settings.nodes[0].name
+    if OUTCOME in job.item.annotations:
+        return job
+    if placement.rejection:
+        job.behaviour = _rejected(job.behaviour, placement.rejection)
+        return job
+    failure = start_failure(pod, events.pod_name(job.job_id))
+    if failure is not None:
+        job.start_failure, job.pod_created = failure.message, failure.pod_created
+    return job
 
 
-class QueueService(QueueOperations, submit_pb2_grpc.QueueServiceServicer):
-    """``api.QueueService``, the queue API the current ``ArmadaClient`` calls."""
+def _rejected(behaviour: JobBehaviour, reason: str) -> JobBehaviour:
+    return dataclasses.replace(behaviour, outcome="rejected", failure_reason=reason)
 
-    def __init__(self, core: Core) -> None:
-        self.core = core
+
+def preemption_reason(reason: str, user: str) -> str:
+    """The reason a run preempted by PreemptJobs carries (scheduleringester/instructions.go)."""
+    if user and reason:
+        return f"Preempted by {user} - {reason}"
+    if user:
+        return f"Preempted by {user}"
+    return reason or "Preempted - preemption requested via API"
+
+
+def check_job_set_request(
+    request: submit_pb2.JobPreemptRequest, context: grpc.ServicerContext
+) -> None:
+    """Armada's checks of a job-set request: reason length, then queue and job set named."""
+    field, value, problem = "", "", ""
+    reason = request.reason.encode()
+    if len(reason) > MAX_REASON_BYTES:
+        value = reason[:MAX_REASON_BYTES].decode(errors="ignore") + "..."
+        field, problem = "Reason", f"reason cannot be longer than {MAX_REASON_BYTES} bytes"
+    elif not request.queue:
+        field, problem = "Queue", "queue cannot be empty"
+    elif not request.job_set_id:
+        field, problem = "JobSetId", "jobset cannot be empty"
+    if field:
+        context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"value {go_quote(value)} is invalid for field {go_quote(field)}: {problem}",
+        )
 
 
 class SubmitService(QueueOperations, submit_pb2_grpc.SubmitServicer):
@@ -203,7 +162,7 @@ class SubmitService(QueueOperations, submit_pb2_grpc.SubmitServicer):
                     if behaviour.lost
                     else now + core.settings.ingestion_delay,
                 )
-                core.lifecycle.submit(job)
+                core.lifecycle.submit(place(job, core))
                 fresh.add(job.job_id)
                 items.append(submit_pb2.JobSubmitResponseItem(job_id=job.job_id))
         return submit_pb2.JobSubmitResponse(job_response_items=items)
@@ -222,10 +181,8 @@ class SubmitService(QueueOperations, submit_pb2_grpc.SubmitServicer):
                 jobs = list(self.core.store.jobs_in_set(request.queue, request.job_set_id))
                 self._cancel_all(jobs, set(ACTIVE_STATES), request.reason)
                 return submit_pb2.CancellationResult(cancelled_ids=[""])
-            for job_id in ids:
-                job = self.core.store.jobs.get(job_id)
-                if job and job.queue == request.queue and job.job_set_id == request.job_set_id:
-                    self.core.lifecycle.cancel(job, self.core.settings.user, request.reason)
+            for job in self._in_job_set(request.queue, request.job_set_id, ids):
+                self.core.lifecycle.cancel(job, self.core.settings.user, request.reason)
         return submit_pb2.CancellationResult(cancelled_ids=ids)
 
     def CancelJobSet(
@@ -249,11 +206,16 @@ class SubmitService(QueueOperations, submit_pb2_grpc.SubmitServicer):
             if JobState(job.state) in states:
                 self.core.lifecycle.cancel(job, self.core.settings.user, reason)
 
+    def _job_in_set(self, job_id: str, queue: str, job_set_id: str) -> JobRecord | None:
+        job = self.core.store.jobs.get(job_id)
+        return job if job and (job.queue, job.job_set_id) == (queue, job_set_id) else None
+
     def _in_job_set(self, queue: str, job_set_id: str, job_ids: list[str]) -> list[JobRecord]:
+        """The named jobs of the job set (all of its jobs if none is named)."""
         if not job_ids:
             return list(self.core.store.jobs_in_set(queue, job_set_id))
-        found = (self.core.store.jobs.get(i) for i in job_ids)
-        return [j for j in found if j and j.queue == queue and j.job_set_id == job_set_id]
+        found = (self._job_in_set(i, queue, job_set_id) for i in job_ids)
+        return [job for job in found if job is not None]
 
     def ReprioritizeJobs(
         self, request: submit_pb2.JobReprioritizeRequest, context: grpc.ServicerContext
@@ -274,19 +236,24 @@ class SubmitService(QueueOperations, submit_pb2_grpc.SubmitServicer):
     def PreemptJobs(
         self, request: submit_pb2.JobPreemptRequest, context: grpc.ServicerContext
     ) -> submit_pb2.PreemptionResult:
-        """Preempt named running jobs (or a whole job set); per-job error text or ''."""
-        job_ids = list(request.job_ids)
-        results: dict[str, str] = {}
-        with self.core.store.lock:
-            self.core.check_queue(request.queue, context)
-            found = {
-                j.job_id: j for j in self._in_job_set(request.queue, request.job_set_id, job_ids)
-            }
-            for job_id in job_ids or list(found):
-                job = found.get(job_id)
-                results[job_id] = (
-                    self.core.lifecycle.preempt(job, self.core.settings.user, request.reason)
-                    if job
-                    else f"job {job_id} not found in job set {request.job_set_id}"
-                )
-        return submit_pb2.PreemptionResult(preemption_results=results)
+        """Ask for the named jobs' preemption; '' for every id, as Armada answers.
+
+        Like ``submit.go``, every named id gets a preempting event in the job set, and a
+        request naming no job preempts nothing. The scheduler then preempts those of the
+        job set that hold a lease and are preemptible (``Core.preempt``).
+        """
+        check_job_set_request(request, context)
+        core = self.core
+        with core.store.lock:
+            if request.queue not in core.store.queues:  # Armada answers this one as UNKNOWN
+                context.abort(grpc.StatusCode.UNKNOWN, not_found(request.queue))
+            now = core.lifecycle.clock.now()
+            reason = preemption_reason(request.reason, core.settings.user)
+            for job_id in request.job_ids:
+                job = self._job_in_set(job_id, request.queue, request.job_set_id)
+                ref = job or events.JobAddress(job_id, request.queue, request.job_set_id)
+                message = events.preempting(ref, now, core.settings.user, request.reason)
+                core.store.emit(ref, message, now)
+                if job is not None:
+                    core.preempt(job, reason)
+        return submit_pb2.PreemptionResult(preemption_results=dict.fromkeys(request.job_ids, ""))

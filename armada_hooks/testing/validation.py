@@ -42,8 +42,11 @@ class SubmitValidationError(ValueError):
     """The request breaks one of Armada's submit rules; the message is Armada's."""
 
 
-def quantity_value(quantity: str, *, container: str, resource: str) -> float:
-    """The number a Kubernetes quantity (``"500m"``, ``"1Gi"``, ``"2e3"``) stands for."""
+def parse_quantity(quantity: str) -> float:
+    """The number a Kubernetes quantity (``"500m"``, ``"1Gi"``, ``"2e3"``) stands for.
+
+    :raises ValueError: ``quantity`` is not a Kubernetes quantity.
+    """
     text = quantity.strip()
     for suffix in sorted(_UNITS, key=len, reverse=True):
         if suffix and text.endswith(suffix):
@@ -53,6 +56,16 @@ def quantity_value(quantity: str, *, container: str, resource: str) -> float:
         number, scale = text, 1
     try:
         return float(number) * scale
+    except ValueError:
+        raise ValueError(
+            f"{quantity!r} is not a Kubernetes quantity (e.g. '500m', '2', '1Gi')"
+        ) from None
+
+
+def quantity_value(quantity: str, *, container: str, resource: str) -> float:
+    """:func:`parse_quantity`, failing with the message Armada's submit check gives."""
+    try:
+        return parse_quantity(quantity)
     except ValueError:
         raise SubmitValidationError(
             f"container {container} defines {resource} with invalid quantity {quantity!r}"
@@ -76,7 +89,7 @@ def validate_item(item: submit_pb2.JobSubmitRequestItem) -> None:
     """Raise :class:`SubmitValidationError` for the first rule ``item`` breaks."""
     if not item.namespace:
         raise SubmitValidationError("namespace is a required field")
-    pod = _single_pod_spec(item)
+    pod = single_pod_spec(item)
     size = pod.ByteSize()
     if size > MAX_POD_SPEC_BYTES:
         raise SubmitValidationError(
@@ -96,7 +109,8 @@ def validate_item(item: submit_pb2.JobSubmitRequestItem) -> None:
         )
 
 
-def _single_pod_spec(item: submit_pb2.JobSubmitRequestItem) -> core_v1.PodSpec:
+def single_pod_spec(item: submit_pb2.JobSubmitRequestItem) -> core_v1.PodSpec:
+    """The item's one pod spec (``pod_spec``, or the only entry of ``pod_specs``)."""
     has_pod_spec = item.HasField("pod_spec")
     if has_pod_spec and len(item.pod_specs) > 0:
         raise SubmitValidationError(

@@ -296,12 +296,30 @@ def test_reprioritizing_a_job_of_another_job_set_leaves_it_alone(local_armada):
     assert local_armada.job(job_id).priority == 1.0
 
 
-# -- PreemptJobs ------------------------------------------------------------------
+# -- PreemptJobs (internal/server/submit/submit.go, scheduler/scheduler.go) ------------
+
+PREEMPTIBLE = "armada-preemptible"
 
 
-def test_preempting_a_running_job_preempts_it(local_armada):
+def running_preemptible_job(local_armada, client, job_set=SET):
+    [job_id] = submit(
+        client, job_request_item(annotations=LONG, priority_class=PREEMPTIBLE), job_set=job_set
+    )
+    local_armada.wait_for_state(job_id, [JobState.RUNNING])
+    return job_id
+
+
+def preempt(client, job_ids, reason="", queue=QUEUE, job_set=SET):
+    return client.submit_stub.PreemptJobs(
+        submit_pb2.JobPreemptRequest(
+            queue=queue, job_set_id=job_set, job_ids=job_ids, reason=reason
+        )
+    )
+
+
+def test_preempting_a_running_preemptible_job_preempts_it(local_armada):
     client = local_armada.client()
-    job_id = running_job(local_armada, client)
+    job_id = running_preemptible_job(local_armada, client)
 
     result = client.preempt_jobs(QUEUE, SET, job_id)
 
@@ -312,35 +330,126 @@ def test_preempting_a_running_job_preempts_it(local_armada):
     [run] = client.get_job_details([job_id]).job_details[job_id].job_runs
     assert run.state == job_pb2.RUN_STATE_PREEMPTED
     assert run.HasField("finished_ts")
-    assert client.get_job_errors([job_id]).job_errors[job_id]
 
 
-def test_a_preemption_reason_reaches_the_events_and_the_job_errors(local_armada):
+def test_a_preemption_names_the_requestor_in_the_reason_as_armadas_ingester_does(local_armada):
     client = local_armada.client()
-    job_id = running_job(local_armada, client)
+    job_id = running_preemptible_job(local_armada, client)
 
-    client.submit_stub.PreemptJobs(
-        submit_pb2.JobPreemptRequest(
-            queue=QUEUE, job_set_id=SET, job_ids=[job_id], reason="make room for prod"
-        )
-    )
+    preempt(client, [job_id], reason="make room for prod")
 
     (_, preempting), (_, preempted), (_, failed) = job_events(client, job_id)[-3:]
-    assert preempting.reason == preempted.reason == failed.reason == "make room for prod"
+    assert (preempting.reason, preempting.requestor) == ("make room for prod", "anonymous")
+    assert preempted.reason == failed.reason == "Preempted by anonymous - make room for prod"
+    assert preempted.requestor == "anonymous"
     assert preempted.run_id == local_armada.job(job_id).run_ids[-1]
-    assert client.get_job_errors([job_id]).job_errors[job_id] == "make room for prod"
+    errors = client.get_job_errors([job_id]).job_errors
+    assert errors[job_id] == "Preempted by anonymous - make room for prod"
 
 
-def test_preempting_a_queued_job_reports_an_error_and_leaves_it_queued(local_armada):
+def test_without_a_reason_the_preemption_reason_names_only_the_requestor(local_armada):
     client = local_armada.client()
-    [job_id] = submit(client, item(PARKED))
+    job_id = running_preemptible_job(local_armada, client)
+
+    preempt(client, [job_id])
+
+    assert local_armada.job(job_id).reason == "Preempted by anonymous"
+
+
+@pytest.mark.parametrize("priority_class", ["", "armada-default", "armada-resilient"])
+def test_a_job_of_a_non_preemptible_priority_class_keeps_running(local_armada, priority_class):
+    # config/scheduler/config.yaml: armada-default is not preemptible; only
+    # armada-preemptible is. The request is still recorded in the job set.
+    client = local_armada.client()
+    [job_id] = submit(client, job_request_item(annotations=LONG, priority_class=priority_class))
+    local_armada.wait_for_state(job_id, [JobState.RUNNING])
+
+    result = preempt(client, [job_id], reason="try")
+
+    assert dict(result.preemption_results) == {job_id: ""}
+    assert local_armada.job(job_id).state is JobState.RUNNING
+    assert kinds(client, job_id)[-2:] == ["running", "preempting"]
+
+
+def test_preempting_a_queued_job_answers_no_error_and_leaves_it_queued(local_armada):
+    client = local_armada.client()
+    [job_id] = submit(client, job_request_item(annotations=PARKED, priority_class=PREEMPTIBLE))
 
     result = client.preempt_jobs(QUEUE, SET, job_id)
 
-    assert job_id in result.preemption_results
-    assert "QUEUED" in result.preemption_results[job_id]
+    assert dict(result.preemption_results) == {job_id: ""}
     assert local_armada.job(job_id).state is JobState.QUEUED
-    assert kinds(client, job_id) == ["submitted", "queued"]
+    assert kinds(client, job_id) == ["submitted", "queued", "preempting"]
+
+
+def test_preempting_names_no_job_preempts_nothing_and_answers_nothing(local_armada):
+    client = local_armada.client()
+    job_id = running_preemptible_job(local_armada, client)
+
+    result = preempt(client, [])
+
+    assert dict(result.preemption_results) == {}
+    assert local_armada.job(job_id).state is JobState.RUNNING
+    assert kinds(client, job_id)[-1] == "running"
+
+
+def test_every_named_id_is_answered_and_recorded_even_unknown_or_elsewhere(local_armada):
+    client = local_armada.client()
+    elsewhere = running_preemptible_job(local_armada, client, job_set="set-b")
+
+    result = preempt(client, [elsewhere, "no-such-job"])
+
+    assert dict(result.preemption_results) == {elsewhere: "", "no-such-job": ""}
+    assert local_armada.job(elsewhere).state is JobState.RUNNING
+    assert [kind for kind, _ in job_events(client, "no-such-job")] == ["preempting"]
+    assert [kind for kind, _ in job_events(client, elsewhere)] == ["preempting"]
+    assert "preempting" not in kinds(client, elsewhere, job_set="set-b")
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "details"),
+    [
+        pytest.param(
+            {"reason": "x" * 51},
+            f'value "{"x" * 50}..." is invalid for field "Reason": '
+            "reason cannot be longer than 50 bytes",
+            id="long-reason",
+        ),
+        pytest.param(
+            {"queue": ""},
+            'value "" is invalid for field "Queue": queue cannot be empty',
+            id="queue",
+        ),
+        pytest.param(
+            {"job_set_id": ""},
+            'value "" is invalid for field "JobSetId": jobset cannot be empty',
+            id="job-set",
+        ),
+    ],
+)
+def test_preempt_requests_are_checked_as_armadas_job_set_validation_does(
+    local_armada, request_fields, details
+):
+    # internal/server/submit/validation/job_set.go
+    client = local_armada.client()
+    fields = {"queue": QUEUE, "job_set_id": SET, "job_ids": ["x"], **request_fields}
+
+    with pytest.raises(grpc.RpcError) as caught:
+        client.submit_stub.PreemptJobs(submit_pb2.JobPreemptRequest(**fields))
+
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details() == details
+
+
+def test_preempting_on_an_unknown_queue_is_unknown_as_armadas_queue_lookup_answers(local_armada):
+    # submit.go's authorize returns the queue cache's ErrQueueNotFound unwrapped.
+    client = local_armada.client()
+
+    with pytest.raises(grpc.RpcError) as caught:
+        client.preempt_jobs("no-such-queue", SET, "some-job")
+
+    assert caught.value.code() is grpc.StatusCode.UNKNOWN
+    assert caught.value.details() == 'could not find queue "no-such-queue"'
 
 
 # -- unknown queue ----------------------------------------------------------------
@@ -352,7 +461,6 @@ OPERATIONS = [
         lambda c: c.reprioritize_jobs(2.0, ["some-job"], SET, "no-such-queue"),
         id="ReprioritizeJobs",
     ),
-    pytest.param(lambda c: c.preempt_jobs("no-such-queue", SET, "some-job"), id="PreemptJobs"),
 ]
 
 

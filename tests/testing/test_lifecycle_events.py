@@ -470,3 +470,41 @@ def test_time_scale_runs_job_time_faster_and_timestamps_are_in_job_time(
     running, succeeded = messages[-2].message.running, messages[-1].message.succeeded
     event_seconds = (succeeded.created.ToNanoseconds() - running.created.ToNanoseconds()) / 1e9
     assert event_seconds == pytest.approx(60.0, abs=1.0)
+
+
+# -- Event.Watch (internal/server/event/event.go serves it as GetJobSetEvents) ---------
+
+
+def test_watch_streams_the_job_sets_events_and_stays_open(local_armada, local_armada_client):
+    first = run_job(local_armada, local_armada_client, "watched")
+    stream = local_armada_client.event_stub.Watch(
+        event_pb2.WatchRequest(queue=QUEUE, job_set_id="watched"), timeout=STREAM_DEADLINE
+    )
+    assert kinds(take(stream, len(HAPPY_PATH))) == HAPPY_PATH
+    second = submit(local_armada_client, "watched")
+    later = take(stream, len(HAPPY_PATH))
+    stream.cancel()
+    assert kinds(later) == HAPPY_PATH
+    assert {payload(m).job_id for m in later} == {second} != {first}
+
+
+def test_watch_resumes_after_from_id(local_armada, local_armada_client):
+    run_job(local_armada, local_armada_client, "resumed")
+    messages = read_events(local_armada_client, "resumed")
+    stream = local_armada_client.event_stub.Watch(
+        event_pb2.WatchRequest(queue=QUEUE, job_set_id="resumed", from_id=messages[2].id),
+        timeout=STREAM_DEADLINE,
+    )
+    rest = take(stream, len(messages) - 3)
+    stream.cancel()
+    assert [m.id for m in rest] == [m.id for m in messages[3:]]
+
+
+def test_watch_on_an_unknown_job_set_is_not_found_as_error_if_missing(local_armada_client):
+    stream = local_armada_client.event_stub.Watch(
+        event_pb2.WatchRequest(queue=QUEUE, job_set_id="never"), timeout=STREAM_DEADLINE
+    )
+    with pytest.raises(grpc.RpcError) as exc:
+        next(stream)
+    assert exc.value.code() is grpc.StatusCode.NOT_FOUND
+    assert exc.value.details() == "[GetJobSetEvents] Jobset never for queue default does not exist"

@@ -521,3 +521,23 @@ async def test_the_asyncio_client_submits_queries_and_cancels(local_armada):
     assert dict(errors) == {done: "", failed: "bad input"}
     assert list(cancelled.cancelled_ids) == [running]
     assert local_armada.job(running).state is JobState.CANCELLED
+
+
+# -- GetActiveQueues (internal/server/queryapi/query_api.go, database/query.sql) ----
+
+
+def test_get_active_queues_lists_queues_with_leased_pending_or_running_jobs(local_armada):
+    client = local_armada.client()
+    stub = job_pb2_grpc.JobsStub(local_armada.channel())
+    assert dict(stub.GetActiveQueues(job_pb2.GetActiveQueuesRequest()).active_queues_by_pool) == {}
+
+    [running] = submit(client, job_request_item(annotations=LONG), queue="other")
+    [queued] = submit(client, job_request_item(annotations=PARKED))
+    local_armada.wait_for_state(running, [JobState.RUNNING])
+
+    active = stub.GetActiveQueues(job_pb2.GetActiveQueuesRequest()).active_queues_by_pool
+    assert {pool: list(a.queues) for pool, a in active.items()} == {"default": ["other"]}
+    assert local_armada.job(queued).state is JobState.QUEUED
+
+    client.cancel_jobs("other", "set-1", running)
+    assert dict(stub.GetActiveQueues(job_pb2.GetActiveQueuesRequest()).active_queues_by_pool) == {}

@@ -138,43 +138,61 @@ def _names(queues: Sequence[submit_pb2.Queue]) -> list[str]:
     return sorted(q.name for q in queues)
 
 
-# -- create and get ----------------------------------------------------------------
+# -- create and get (internal/server/queue/queue_service.go, pkg/client/queue/queue.go) --
+
+ALL_VERBS = ["submit", "cancel", "preempt", "reprioritize", "watch"]
 
 
-def test_a_created_queue_reads_back_with_its_fields(queues: Queues) -> None:
-    created = _queue(
-        "team-a",
-        2.5,
-        user_owners=["alice", "bob"],
-        group_owners=["data-eng"],
-        labels={"cost-centre": "42", "tier": "gold"},
-        resource_limits={"cpu": 0.5},
+def _subjects(queue: submit_pb2.Queue) -> list[list[tuple[str, str]]]:
+    """Each permission's subjects as (kind, name)."""
+    return [[(s.kind, s.name) for s in p.subjects] for p in queue.permissions]
+
+
+def test_a_created_queue_reads_back_as_armada_stores_it(queues: Queues) -> None:
+    queues.create(
+        _queue(
+            "team-a",
+            2.5,
+            user_owners=["alice", "bob"],
+            group_owners=["data-eng"],
+            labels={"cost-centre": "42", "tier": "gold"},
+            resource_limits={"cpu": 0.5},
+        )
     )
-    queues.create(created)
     fetched = queues.get("team-a")
-    assert fetched.name == "team-a"
-    assert fetched.priority_factor == 2.5
-    assert list(fetched.user_owners) == ["alice", "bob"]
-    assert list(fetched.group_owners) == ["data-eng"]
+    assert (fetched.name, fetched.priority_factor) == ("team-a", 2.5)
     assert dict(fetched.labels) == {"cost-centre": "42", "tier": "gold"}
-    assert dict(fetched.resource_limits) == {"cpu": 0.5}
-    assert fetched == created
+    # Owners become one permission for every verb; the owner fields themselves and the
+    # deprecated resource_limits are not kept (queue.NewQueue / Queue.ToAPI).
+    assert _subjects(fetched) == [[("User", "alice"), ("User", "bob"), ("Group", "data-eng")]]
+    assert list(fetched.permissions[0].verbs) == ALL_VERBS
+    assert list(fetched.user_owners) == list(fetched.group_owners) == []
+    assert dict(fetched.resource_limits) == {}
 
 
-def test_creating_an_existing_queue_is_already_exists(queues: Queues) -> None:
+def test_a_queue_created_without_user_owners_is_owned_by_its_creator(queues: Queues) -> None:
+    queues.create(_queue("mine", group_owners=["ops"]))
+    assert _subjects(queues.get("mine")) == [[("User", "anonymous"), ("Group", "ops")]]
+
+
+def test_explicit_permissions_follow_the_owners_permission(queues: Queues) -> None:
+    watcher = submit_pb2.Queue.Permissions(
+        subjects=[submit_pb2.Queue.Permissions.Subject(kind="Group", name="viewers")],
+        verbs=["watch"],
+    )
+    queues.create(_queue("shared", user_owners=["alice"], permissions=[watcher]))
+    fetched = queues.get("shared")
+    assert _subjects(fetched) == [[("User", "alice")], [("Group", "viewers")]]
+    assert list(fetched.permissions[1].verbs) == ["watch"]
+
+
+def test_creating_an_existing_queue_overwrites_it_as_armadas_upsert_does(queues: Queues) -> None:
+    # queue_repository.go: CreateQueue and UpdateQueue both upsert.
     queues.create(_queue("team-a", 2.0))
-    with pytest.raises(grpc.RpcError) as excinfo:
-        queues.create(_queue("team-a", 3.0))
-    assert excinfo.value.code() is grpc.StatusCode.ALREADY_EXISTS
-    assert 'queue "team-a" already exists' in excinfo.value.details()
-    assert queues.get("team-a").priority_factor == 2.0
-
-
-def test_the_queue_created_at_start_already_exists(queues: Queues) -> None:
-    with pytest.raises(grpc.RpcError) as excinfo:
-        queues.create(_queue("default"))
-    assert excinfo.value.code() is grpc.StatusCode.ALREADY_EXISTS
-    assert '"default"' in excinfo.value.details()
+    queues.create(_queue("team-a", 3.0))
+    assert queues.get("team-a").priority_factor == 3.0
+    queues.create(_queue("default", 4.0))
+    assert queues.get("default").priority_factor == 4.0
 
 
 def test_a_queue_created_through_one_service_is_seen_by_the_other(
@@ -188,31 +206,75 @@ def test_a_queue_created_through_one_service_is_seen_by_the_other(
     assert client.get("via-submit").priority_factor == 5.0
 
 
-@pytest.mark.parametrize(
-    ("queue", "message"),
-    [
-        pytest.param(_queue("", 1.0), "queue name is a required field", id="empty-name"),
-        pytest.param(_queue("zero", 0.0), "queue zero has priority factor 0", id="zero-factor"),
-        pytest.param(
-            _queue("negative", -1.0), "queue negative has priority factor -1", id="negative-factor"
+INVALID_QUEUES = [
+    pytest.param(
+        _queue("half", 0.5),
+        "failed to map priority factor. priority factor cannot be lower than 1.0. Value: 0.500000",
+        id="factor-below-1",
+    ),
+    pytest.param(
+        _queue("zero", 0.0),
+        "failed to map priority factor. priority factor cannot be lower than 1.0. Value: 0.000000",
+        id="zero-factor",
+    ),
+    pytest.param(
+        _queue("labelled", labels={"tier": ""}),
+        "queue labels must not have an empty key or value, key: tier, value: ",
+        id="empty-label-value",
+    ),
+    pytest.param(
+        _queue(
+            "odd",
+            permissions=[
+                submit_pb2.Queue.Permissions(
+                    subjects=[
+                        submit_pb2.Queue.Permissions.Subject(kind="User", name="a"),
+                        submit_pb2.Queue.Permissions.Subject(kind="Robot", name="b"),
+                    ]
+                )
+            ],
         ),
-    ],
-)
-def test_creating_an_invalid_queue_is_invalid_argument(
+        "failed to map permission with index: 0. failed to map subjects. "
+        "failed to map kind with index: 1. invalid kind value: Robot",
+        id="subject-kind",
+    ),
+]
+
+
+@pytest.mark.parametrize(("queue", "message"), INVALID_QUEUES)
+def test_creating_an_invalid_queue_is_invalid_argument_with_armadas_message(
     queues: Queues, queue: submit_pb2.Queue, message: str
 ) -> None:
     with pytest.raises(grpc.RpcError) as excinfo:
         queues.create(queue)
     assert excinfo.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-    assert message in excinfo.value.details()
+    assert excinfo.value.details() == f"error validating queue: {message}"
     assert _names(queues.get_all()) == ["default"]
+
+
+def test_a_queue_naming_a_retry_policy_is_refused_as_no_policy_exists(queues: Queues) -> None:
+    # The local Armada serves no RetryPolicyService, so every named policy is unknown.
+    with pytest.raises(grpc.RpcError) as excinfo:
+        queues.create(_queue("retrying", retry_policies=["p1", "p2"]))
+    assert excinfo.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert (
+        excinfo.value.details() == 'error creating queue: retry policies do not exist: "p1", "p2"'
+    )
+    with pytest.raises(grpc.RpcError) as excinfo:
+        queues.update(_queue("default", retry_policies=["p1"]))
+    assert excinfo.value.details() == 'error updating queue: retry policies do not exist: "p1"'
+
+
+def test_an_empty_queue_name_is_not_refused_as_armada_does_not_check_it(queues: Queues) -> None:
+    queues.create(_queue(""))
+    assert _names(queues.get_all()) == ["", "default"]
 
 
 def test_getting_a_missing_queue_is_not_found(queues: Queues) -> None:
     with pytest.raises(grpc.RpcError) as excinfo:
         queues.get("ghost")
     assert excinfo.value.code() is grpc.StatusCode.NOT_FOUND
-    assert 'could not find queue "ghost"' in excinfo.value.details()
+    assert excinfo.value.details() == 'error: could not find queue "ghost"'
 
 
 # -- update -----------------------------------------------------------------------
@@ -223,34 +285,32 @@ def test_updating_a_queue_replaces_its_fields(queues: Queues) -> None:
     queues.update(_queue("team-a", 3.0, user_owners=["carol"], labels={"tier": "silver"}))
     fetched = queues.get("team-a")
     assert fetched.priority_factor == 3.0
-    assert list(fetched.user_owners) == ["carol"]
+    assert _subjects(fetched) == [[("User", "carol")]]
     assert dict(fetched.labels) == {"tier": "silver"}
 
 
-def test_updating_a_missing_queue_is_not_found(queues: Queues) -> None:
-    with pytest.raises(grpc.RpcError) as excinfo:
-        queues.update(_queue("ghost", 2.0))
-    assert excinfo.value.code() is grpc.StatusCode.NOT_FOUND
-    assert 'could not find queue "ghost"' in excinfo.value.details()
-    assert _names(queues.get_all()) == ["default"]
+def test_an_update_without_owners_leaves_the_queue_without_permissions(queues: Queues) -> None:
+    queues.create(_queue("team-a", user_owners=["alice"]))
+    queues.update(_queue("team-a", 2.0))
+    assert list(queues.get("team-a").permissions) == []
 
 
-@pytest.mark.parametrize(
-    ("queue", "message"),
-    [
-        pytest.param(_queue("", 1.0), "queue name is a required field", id="empty-name"),
-        pytest.param(
-            _queue("default", 0.0), "queue default has priority factor 0", id="zero-factor"
-        ),
-    ],
-)
-def test_updating_with_an_invalid_queue_is_invalid_argument(
+def test_updating_a_missing_queue_creates_it_as_armadas_upsert_does(queues: Queues) -> None:
+    queues.update(_queue("ghost", 2.0))
+    assert queues.get("ghost").priority_factor == 2.0
+
+
+@pytest.mark.parametrize(("queue", "message"), INVALID_QUEUES[:2])
+def test_updating_with_an_invalid_queue_is_invalid_argument_with_armadas_message(
     queues: Queues, queue: submit_pb2.Queue, message: str
 ) -> None:
+    renamed = submit_pb2.Queue()
+    renamed.CopyFrom(queue)
+    renamed.name = "default"
     with pytest.raises(grpc.RpcError) as excinfo:
-        queues.update(queue)
+        queues.update(renamed)
     assert excinfo.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-    assert message in excinfo.value.details()
+    assert excinfo.value.details() == f"error: {message}"
     assert queues.get("default").priority_factor == 1.0
 
 
@@ -266,11 +326,9 @@ def test_a_deleted_queue_is_gone(queues: Queues) -> None:
     assert _names(queues.get_all()) == ["default"]
 
 
-def test_deleting_a_missing_queue_is_not_found(queues: Queues) -> None:
-    with pytest.raises(grpc.RpcError) as excinfo:
-        queues.delete("ghost")
-    assert excinfo.value.code() is grpc.StatusCode.NOT_FOUND
-    assert 'could not find queue "ghost"' in excinfo.value.details()
+def test_deleting_a_missing_queue_succeeds(queues: Queues) -> None:
+    queues.delete("ghost")  # queue_repository.go: a DELETE that matches no row
+    assert _names(queues.get_all()) == ["default"]
 
 
 def test_a_deleted_queue_refuses_new_submissions(
@@ -297,34 +355,33 @@ def test_a_queue_can_be_created_again_after_deletion(queues: Queues) -> None:
 # -- batches ------------------------------------------------------------------------
 
 
-def test_create_queues_reports_failures_and_creates_the_rest(queues: Queues) -> None:
+def test_create_queues_reports_failures_as_grpc_errors_and_creates_the_rest(
+    queues: Queues,
+) -> None:
     batch = [
         _queue("new-1", 2.0),
-        _queue("default", 1.0),
-        _queue("", 1.0),
+        _queue("default", 3.0),
         _queue("bad-factor", 0.0),
         _queue("new-2", 3.0, user_owners=["alice"]),
     ]
     response = queues.create_many(batch)
-    failures = {f.queue.name: f.error for f in response.failed_queues}
-    assert set(failures) == {"default", "", "bad-factor"}
-    assert 'queue "default" already exists' in failures["default"]
-    assert "queue name is a required field" in failures[""]
-    assert "priority factor 0" in failures["bad-factor"]
-    assert [f.queue for f in response.failed_queues] == [batch[1], batch[2], batch[3]]
+    assert [(f.queue, f.error) for f in response.failed_queues] == [
+        (
+            batch[2],
+            "rpc error: code = InvalidArgument desc = error validating queue: failed to map "
+            "priority factor. priority factor cannot be lower than 1.0. Value: 0.000000",
+        )
+    ]
     assert _names(queues.get_all()) == ["default", "new-1", "new-2"]
     assert queues.get("new-1").priority_factor == 2.0
-    assert list(queues.get("new-2").user_owners) == ["alice"]
-    assert queues.get("default").priority_factor == 1.0
+    assert queues.get("default").priority_factor == 3.0
+    assert _subjects(queues.get("new-2")) == [[("User", "alice")]]
 
 
-def test_create_queues_with_a_name_twice_creates_it_once(queues: Queues) -> None:
+def test_create_queues_with_a_name_twice_keeps_the_last(queues: Queues) -> None:
     response = queues.create_many([_queue("twice", 2.0), _queue("twice", 5.0)])
-    assert [(f.queue.name, f.queue.priority_factor) for f in response.failed_queues] == [
-        ("twice", 5.0)
-    ]
-    assert 'queue "twice" already exists' in response.failed_queues[0].error
-    assert queues.get("twice").priority_factor == 2.0
+    assert list(response.failed_queues) == []
+    assert queues.get("twice").priority_factor == 5.0
 
 
 def test_create_queues_with_no_failures_reports_none(queues: Queues) -> None:
@@ -333,25 +390,28 @@ def test_create_queues_with_no_failures_reports_none(queues: Queues) -> None:
     assert _names(queues.get_all()) == ["a", "b", "default"]
 
 
-def test_update_queues_reports_failures_and_updates_the_rest(queues: Queues) -> None:
+def test_update_queues_reports_failures_as_grpc_errors_and_updates_the_rest(
+    queues: Queues,
+) -> None:
     queues.create(_queue("team-a", 1.0))
     batch = [
         _queue("team-a", 4.0, labels={"tier": "gold"}),
         _queue("ghost", 2.0),
         _queue("default", -2.0),
-        _queue("", 1.0),
     ]
     response = queues.update_many(batch)
-    failures = {f.queue.name: f.error for f in response.failed_queues}
-    assert set(failures) == {"ghost", "default", ""}
-    assert 'could not find queue "ghost"' in failures["ghost"]
-    assert "queue default has priority factor -2" in failures["default"]
-    assert "queue name is a required field" in failures[""]
+    assert [(f.queue, f.error) for f in response.failed_queues] == [
+        (
+            batch[2],
+            "rpc error: code = InvalidArgument desc = error: failed to map priority factor. "
+            "priority factor cannot be lower than 1.0. Value: -2.000000",
+        )
+    ]
     team_a = queues.get("team-a")
     assert team_a.priority_factor == 4.0
     assert dict(team_a.labels) == {"tier": "gold"}
     assert queues.get("default").priority_factor == 1.0
-    assert _names(queues.get_all()) == ["default", "team-a"]
+    assert _names(queues.get_all()) == ["default", "ghost", "team-a"]
 
 
 # -- listing ------------------------------------------------------------------------

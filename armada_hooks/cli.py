@@ -87,13 +87,10 @@ def _serve(args: argparse.Namespace) -> int:
         paths = pki.write(args.tls_dir)
         tls = ServerTls(cert_chain=pki.server_cert, private_key=pki.server_key)
         print(f"TLS: CA certificate for clients at {paths['ca_cert']}", flush=True)
+    same_name = ("host", "port", "auto_create_queues", "time_scale", "ingestion_delay")
     armada = LocalArmada(
-        host=args.host,
-        port=args.port,
+        **{name: getattr(args, name) for name in same_name},
         queues=args.queue,
-        auto_create_queues=args.auto_create_queues,
-        time_scale=args.time_scale,
-        ingestion_delay=args.ingestion_delay,
         execution=args.execution,
         state_path=args.state,
         token=token,

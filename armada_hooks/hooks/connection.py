@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
+_CHANNEL_SECURITY = ("tls", "ca_cert", "client_cert", "client_key", "token")
 EXTRA_FIELDS = (
     "tls",
     "ca_cert",
@@ -82,15 +83,8 @@ class ArmadaConnectionConfig:
 
     def channel_spec(self, target: str | None = None) -> ChannelSpec:
         """How to reach Armada (or, with ``target``, a Binoculars endpoint) with these settings."""
-        return ChannelSpec(
-            target=target or self.target,
-            tls=self.tls,
-            ca_cert=self.ca_cert,
-            client_cert=self.client_cert,
-            client_key=self.client_key,
-            token=self.token,
-            deadline=self.rpc_timeout,
-        )
+        security = {name: getattr(self, name) for name in _CHANNEL_SECURITY}
+        return ChannelSpec(target=target or self.target, deadline=self.rpc_timeout, **security)
 
     def binoculars_for(self, cluster: str) -> str | None:
         """The Binoculars target of ``cluster`` (None when the connection names none)."""

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 
+from armada_hooks.defaults import MAX_QUERY_IDS  # Armada's queryapi.maxQueryItems
 from armada_hooks.testing.behaviour import JobBehaviour
 from armada_hooks.testing.cluster import DEFAULT_NODES, Node, preemptible
 from armada_hooks.testing.gofmt import go_quote
@@ -17,8 +18,6 @@ if TYPE_CHECKING:
     from armada_hooks.testing.lifecycle import Lifecycle
     from armada_hooks.testing.records import JobRecord
     from armada_hooks.testing.store import Store
-
-MAX_QUERY_IDS = 500  # Armada's queryapi.maxQueryItems
 
 
 @dataclass

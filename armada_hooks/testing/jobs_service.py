@@ -40,15 +40,15 @@ def job_details(job: JobRecord, *, expand_runs: bool, expand_spec: bool) -> job_
     """The query API's view of one job."""
     details = job_pb2.JobDetails(
         job_id=job.job_id,
+        state=job.state,
+        submitted_ts=timestamp(job.submitted_ts),
+        last_transition_ts=timestamp(job.last_transition_ts),
+        latest_run_id=job.runs[-1].run_id if job.runs else "",
         queue=job.queue,
         jobset=job.job_set_id,
         namespace=job.namespace,
-        state=job.state,
         cancel_reason=job.cancel_reason,
         cancel_user=job.cancel_user,
-        latest_run_id=job.runs[-1].run_id if job.runs else "",
-        submitted_ts=timestamp(job.submitted_ts),
-        last_transition_ts=timestamp(job.last_transition_ts),
     )
     if job.cancel_ts is not None:
         details.cancel_ts.CopyFrom(timestamp(job.cancel_ts))

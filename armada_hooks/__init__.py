@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from armada_hooks import _protos
+
 __version__ = "0.1.0"
+
+_protos.install()  # armada_client loads beside googleapis-common-protos (see _protos)
 
 _TEXT = {"type": ["string", "null"]}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -10,10 +11,15 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from armada_hooks.defaults import DEFAULT_CONN_ID
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from armada_hooks.testing import LocalArmada
+
 TOKEN_ENV = "ARMADA_HOOKS_LOCAL_TOKEN"
+ENV = f"AIRFLOW_CONN_{DEFAULT_CONN_ID.upper()}"
 
 
 def _local_armada_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,6 +57,10 @@ def _local_armada_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
         "with cpu=8,memory=32Gi,ephemeral-storage=100Gi); jobs that fit on none are rejected",
     )
     p.add_argument(
+        "--lookout-url",
+        help="a Lookout UI to link jobs to; it goes into the printed connection",
+    )
+    p.add_argument(
         "--token-file",
         type=Path,
         help=f"require this bearer token (or set {TOKEN_ENV}); never pass a token on argv",
@@ -81,7 +91,7 @@ def _serve(args: argparse.Namespace) -> int:
         if token is None:
             print(f"error: token file {args.token_file} is empty", file=sys.stderr)
             return 2
-    tls = None
+    tls, paths = None, {}
     if args.tls_dir is not None:
         pki = make_test_pki()
         paths = pki.write(args.tls_dir)
@@ -102,15 +112,40 @@ def _serve(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     armada.start()
     print(f"local Armada serving on {armada.target}", flush=True)
-    print(
-        f"  Airflow connection: AIRFLOW_CONN_ARMADA_DEFAULT='armada://{armada.target}'", flush=True
-    )
+    for line in _connection_lines(armada, args, token is not None, paths):
+        print(line, flush=True)
     try:
         stop.wait()
     finally:
         armada.stop()
         print("local Armada stopped", flush=True)
     return 0
+
+
+def _connection_lines(
+    armada: LocalArmada, args: argparse.Namespace, has_token: bool, paths: dict[str, Path]
+) -> list[str]:
+    """The Airflow connection to what is served, as a URI and as JSON (no secret in them)."""
+    extra: dict[str, str] = {}
+    if args.lookout_url:
+        extra["lookout_url"] = args.lookout_url
+    ca_cert = str(paths["ca_cert"]) if "ca_cert" in paths else None
+    placeholder = "TOKEN" if has_token else None
+    uri = armada.airflow_connection_uri(ca_cert=ca_cert, token=placeholder, **extra)
+    conn = json.loads(armada.airflow_connection())
+    conn["extra"].update(extra)
+    conn.pop("password", None)
+    if placeholder:
+        conn["password"] = placeholder
+    if ca_cert:
+        conn["extra"]["ca_cert"] = ca_cert
+    lines = [
+        f"  Airflow connection: {ENV}='{uri}'",
+        f"  or as JSON:         {ENV}='{json.dumps(conn)}'",
+    ]
+    if placeholder:
+        lines.append("  (TOKEN: the token this server requires; it is never printed)")
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,6 +18,7 @@ from armada_hooks.states import JobState
 from armada_hooks.testing import job_request_item
 
 SCRIPT = str(Path(sys.executable).parent / "armada-hooks")
+PROCS: list[subprocess.Popen[str]] = []  # the servers started by serve(), newest last
 SERVING = re.compile(r"local Armada serving on (127\.0\.0\.1:\d+)")
 
 
@@ -31,6 +32,7 @@ def serve(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, 
         text=True,
         env={**os.environ, **(env or {})},
     )
+    PROCS.append(proc)
     lines: list[str] = []
     try:
         assert proc.stdout is not None
@@ -82,7 +84,7 @@ def test_local_armada_command_prints_the_airflow_connection() -> None:
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=30)
     target = SERVING.search(first).group(1)  # type: ignore[union-attr]
-    assert f"AIRFLOW_CONN_ARMADA_DEFAULT='armada://{target}'" in second
+    assert f"AIRFLOW_CONN_ARMADA_DEFAULT='armada://{target}?binoculars_target=" in second
     assert proc.returncode == 0
 
 
@@ -202,3 +204,29 @@ def test_demo_says_where_the_dag_file_should_be(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "missing.py not found" in result.stdout
+
+
+def test_local_armada_prints_a_complete_connection_that_streams_logs(monkeypatch) -> None:
+    from armada_hooks.hooks.armada import ArmadaHook
+
+    args = ("--queue", "q", "--time-scale", "50", "--lookout-url", "https://lookout.example")
+    with serve(*args) as (target, lines):
+        assert lines[-1] == f"local Armada serving on {target}\n"
+        printed = [next(PROCS[-1].stdout) for _ in range(2)]  # type: ignore[union-attr]
+        uri = re.search(r"ARMADA_DEFAULT='(armada://[^']+)'", printed[0])
+        as_json = re.search(r"ARMADA_DEFAULT='(\{.+\})'", printed[1])
+        assert uri, printed
+        assert as_json, printed
+        assert "binoculars_target=127.0.0.1%3A" in uri.group(1)  # URL-encoded
+        assert "lookout_url=https%3A%2F%2Flookout.example" in uri.group(1)
+        for value in (uri.group(1), as_json.group(1)):
+            monkeypatch.setenv("AIRFLOW_CONN_CLI_PRINTED", value)
+            with ArmadaHook("cli_printed", retry_wait_min=0.01, retry_wait_max=0.05) as hook:
+                assert hook.config.lookout_url == "https://lookout.example"
+                item = job_request_item(annotations={"armada-hooks/log-lines": "3"})
+                job_id = hook.submit_job("q", "cli-logs", item)
+                fetcher = hook.log_fetcher(job_id, interval=0.05)
+                assert hook.wait_for_job(job_id, delay=0.05, log_fetcher=fetcher).name == (
+                    "SUCCEEDED"
+                )
+                assert fetcher.lines_logged == 3  # logs work with what it printed

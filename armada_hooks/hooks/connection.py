@@ -28,10 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from armada_hooks.channels import ChannelSpec
 from armada_hooks.defaults import DEFAULT_LOG_INTERVAL, DEFAULT_RPC_TIMEOUT
@@ -244,10 +247,45 @@ class ConfigLoader:
 
     def _unloadable(self, exc: Exception) -> ArmadaConnectionError:
         env = f"AIRFLOW_CONN_{self.conn_id.upper()}"
+        why = unparsable_reason(os.environ.get(env, ""))
+        if why is not None:
+            return ArmadaConnectionError(
+                f"Airflow connection {self.conn_id!r}: {env} is set, but Airflow cannot parse "
+                f"it: {why}"
+            )
         return ArmadaConnectionError(
             f"Airflow connection {self.conn_id!r} could not be loaded ({exc}); "
             f"define it, e.g. {env}='armada://armada.example.com:50051'"
         )
+
+
+def unparsable_reason(value: str) -> str | None:
+    """Why an ``AIRFLOW_CONN_*`` value cannot be parsed, in words; None if it looks fine.
+
+    The value itself is never quoted back: it may hold the token.
+    """
+    text = value.strip()
+    if not text:
+        return None
+    if text.startswith("{"):
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            return f"it is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        return None
+    scheme, sep, rest = text.partition("://")
+    if not sep or not scheme:
+        return "a connection URI starts with its type, e.g. armada://host:50051"
+    if "://" in rest:
+        return (
+            "a value in it contains '://' unescaped; URL-encode the extras' values, e.g. "
+            "lookout_url=https%3A%2F%2Flookout.example.com"
+        )
+    try:
+        urlsplit(text).port  # noqa: B018  (parsing the port is the check)
+    except ValueError:
+        return "its port is not a number (a value with ':' or '/' needs URL-encoding)"
+    return None
 
 
 def _failed(task: asyncio.Future[Any]) -> bool:

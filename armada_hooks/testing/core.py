@@ -50,7 +50,7 @@ class Core:
     def check_queue(self, name: str, context: grpc.ServicerContext) -> None:
         """PERMISSION_DENIED for an unknown queue, as Armada's queue cache answers."""
         if name not in self.store.queues:
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, not_found(name))
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, not_found(name) + queue_hint(name))
 
     def preempt(self, job: JobRecord, reason: str) -> None:
         """Armada's scheduler on a preemption request: it ends a preemptible job's run only.
@@ -65,6 +65,16 @@ class Core:
 def not_found(queue: str) -> str:
     """The text of Armada's ErrQueueNotFound (``internal/server/queue/queue_repository.go``)."""
     return f"could not find queue {go_quote(queue)}"
+
+
+def queue_hint(queue: str) -> str:
+    """What a local-Armada user can do about an unknown queue (after Armada's own text)."""
+    return (
+        f" (the local Armada has no queue {go_quote(queue)}: create it with "
+        f"LocalArmada(queues=[{queue!r}]), local_armada.create_queue({queue!r}) or "
+        f"`armada-hooks local-armada --queue {queue}`, or let it create queues on submit "
+        "with auto_create_queues=True / --auto-create-queues)"
+    )
 
 
 def check_query_size(ids: object, what: str, context: grpc.ServicerContext) -> None:

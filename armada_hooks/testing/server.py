@@ -10,6 +10,7 @@ from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import quote, urlencode
 
 import grpc
 from armada_client.armada import (
@@ -320,10 +321,7 @@ class LocalArmada:
 
         Pass the CA's PEM as ``ca_cert`` for a TLS server; ``extra`` adds connection extras.
         """
-        extras: dict[str, object] = {"binoculars_target": self.target, "tls": self.tls is not None}
-        if ca_cert is not None:
-            extras["ca_cert"] = ca_cert.decode()
-        extras.update(extra)
+        extras = self._extras(ca_cert.decode() if ca_cert is not None else None, extra)
         conn: dict[str, object] = {
             "conn_type": "armada",
             "host": self.host,
@@ -333,6 +331,28 @@ class LocalArmada:
         if self.token:
             conn["password"] = self.token
         return json.dumps(conn)
+
+    def airflow_connection_uri(
+        self, *, ca_cert: str | None = None, token: str | None = None, **extra: object
+    ) -> str:
+        """The same connection as an ``armada://`` URI, its extras URL-encoded.
+
+        ``ca_cert`` is a path or PEM text; ``token`` is written as the password (pass a
+        placeholder to print a URI without the secret).
+        """
+        extras = self._extras(ca_cert, extra)
+        query = urlencode(
+            {k: str(v).lower() if isinstance(v, bool) else v for k, v in extras.items()}
+        )
+        auth = f":{quote(token, safe='')}@" if token else ""
+        return f"armada://{auth}{self.host}:{self.port}?{query}"
+
+    def _extras(self, ca_cert: str | None, extra: dict[str, object]) -> dict[str, object]:
+        extras: dict[str, object] = {"binoculars_target": self.target, "tls": self.tls is not None}
+        if ca_cert is not None:
+            extras["ca_cert"] = ca_cert
+        extras.update(extra)
+        return extras
 
     def channel(self, **overrides: object) -> grpc.Channel:
         """A synchronous channel to this server (see :meth:`channel_spec` for overrides)."""

@@ -906,3 +906,37 @@ async def _async_client_of(hook: ArmadaHook):
     client = hook.async_client
     assert await hook.aget_job_status("01nosuchjob") is JobState.UNKNOWN
     return client
+
+
+# -- a connection Airflow cannot parse -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        (
+            "armada://:s3cret-tok@h:50051?lookout_url=https://lookout.example.com",
+            "contains '://' unescaped; URL-encode the extras' values",
+        ),
+        ("armada://:s3cret-tok@h:port50051", "its port is not a number"),
+        ('{"conn_type": "armada", "password": "s3cret-tok", "host": ', "it is not valid JSON"),
+    ],
+    ids=["unescaped-url-in-extra", "bad-port", "broken-json"],
+)
+def test_an_unparsable_connection_says_why_without_echoing_it(monkeypatch, value, why):
+    monkeypatch.setenv("AIRFLOW_CONN_ARMADA_UNPARSABLE", value)
+    with pytest.raises(ArmadaConnectionError) as caught:
+        _ = ArmadaHook("armada_unparsable").config
+    message = str(caught.value)
+    assert "AIRFLOW_CONN_ARMADA_UNPARSABLE is set, but Airflow cannot parse it" in message
+    assert why in message
+    assert "isn't defined" not in message
+    assert "s3cret-tok" not in message
+
+
+def test_an_undefined_connection_still_says_how_to_define_it(monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_ARMADA_NOWHERE", raising=False)
+    with pytest.raises(
+        ArmadaConnectionError, match=r"define it, e\.g\. AIRFLOW_CONN_ARMADA_NOWHERE="
+    ):
+        _ = ArmadaHook("armada_nowhere").config

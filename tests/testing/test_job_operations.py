@@ -472,4 +472,4 @@ def test_job_operations_on_an_unknown_queue_are_denied(local_armada, operation):
         operation(client)
 
     assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
-    assert caught.value.details() == 'could not find queue "no-such-queue"'
+    assert caught.value.details().startswith('could not find queue "no-such-queue" (')

@@ -421,7 +421,10 @@ def test_an_unknown_queue_is_permission_denied(
 ) -> None:
     exc = _reject(local_armada_client, [job_request_item()], queue="nobody-made-this")
     assert exc.code() is grpc.StatusCode.PERMISSION_DENIED
-    assert 'could not find queue "nobody-made-this"' in exc.details()
+    assert exc.details().startswith('could not find queue "nobody-made-this"')  # Armada's text
+    # then how to create it, for the local Armada
+    assert "local_armada.create_queue('nobody-made-this')" in exc.details()
+    assert "--queue nobody-made-this" in exc.details()
     assert local_armada.jobs() == []
 
 

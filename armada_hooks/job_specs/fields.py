@@ -12,6 +12,7 @@ quantities may be strings, numbers or protobuf's ``{"string": "100m"}``; an
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -50,6 +51,7 @@ INLINE_FIELDS = {
 
 # FieldDescriptor.TYPE_* numbers, by what a JSON value must be for them.
 _STRING, _BYTES, _BOOL, _ENUM = 9, 12, 8, 14
+_INTEGER = re.compile(r"[-+]?[0-9]+")  # as a string: what protobuf's JSON parser takes
 _FLOATS = frozenset({1, 2})  # double, float
 _INT_RANGES = {
     **dict.fromkeys((5, 15, 17), (-(2**31), 2**31)),  # int32, sfixed32, sint32
@@ -194,10 +196,9 @@ def _is_int(value: object, bounds: tuple[int, int]) -> bool:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, str):  # protobuf-JSON writes 64-bit integers as strings
-        try:
-            value = int(value)
-        except ValueError:
+        if _INTEGER.fullmatch(value) is None:
             return False
+        value = int(value)
     return isinstance(value, int) and bounds[0] <= value < bounds[1]
 
 

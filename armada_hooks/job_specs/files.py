@@ -15,8 +15,6 @@ from typing import Any
 from armada_hooks.errors import ArmadaJobSpecError
 from armada_hooks.job_specs.fields import Path, loose, show
 
-# What Airflow reads from the template search path and renders (``template_ext``).
-FILE_EXTENSIONS = (".yaml", ".yml", ".json")
 JOB_FILE_KEYS = ("queue", "jobSetId", "jobs")
 
 
@@ -28,11 +26,6 @@ class JobFile:
     queue: str | None = None
     job_set_id: str | None = None
     path: Path = ()  # where the request is in the file: ``("jobs", 0)`` in an armadactl file
-
-
-def is_job_file_name(value: object) -> bool:
-    """Whether ``value`` names a job file (``.yaml``, ``.yml`` or ``.json``)."""
-    return isinstance(value, str) and value.endswith(FILE_EXTENSIONS)
 
 
 def read_absolute(name: str) -> str:

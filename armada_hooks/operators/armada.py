@@ -28,9 +28,9 @@ from armada_hooks.defaults import (
     DEFAULT_ACKNOWLEDGEMENT_TIMEOUT,
     DEFAULT_CONN_ID,
     DEFAULT_POLL_INTERVAL,
+    JOB_FILE_EXTENSIONS,
 )
 from armada_hooks.job_description import JobDescription
-from armada_hooks.job_specs.files import FILE_EXTENSIONS, is_job_file_name, read_absolute
 from armada_hooks.links.lookout import XCOM_KEY, LookoutLink
 from armada_hooks.states import TERMINAL_STATES, JobState
 
@@ -118,7 +118,7 @@ class ArmadaOperator(BaseOperator):
         "labels",
         "annotations",
     )
-    template_ext: Sequence[str] = FILE_EXTENSIONS  # a job file is read and rendered
+    template_ext: Sequence[str] = JOB_FILE_EXTENSIONS  # Airflow reads and renders a job file
     template_fields_renderers: ClassVar[dict[str, str]] = {"job_request": "json"}
     operator_extra_links = (LookoutLink(),)
     ui_color = "#d8e6f3"
@@ -430,12 +430,16 @@ def _initial_form(request: Any) -> Any:
     """
     if not isinstance(request, str):
         return _template_form(request)
-    if not is_job_file_name(request):
+    if not request.endswith(JOB_FILE_EXTENSIONS):
         raise errors.ArmadaJobSpecError(
             f"job_request {request!r}: a string names a job file, whose name ends in "
-            f"{', '.join(FILE_EXTENSIONS)}"
+            f"{', '.join(JOB_FILE_EXTENSIONS)}"
         )
-    return read_absolute(request) if os.path.isabs(request) else request
+    if not os.path.isabs(request):
+        return request
+    from armada_hooks.job_specs.files import read_absolute
+
+    return read_absolute(request)
 
 
 def _template_form(request: Any, *, allow_callable: bool = True) -> Any:

@@ -148,6 +148,7 @@ def test_every_form_of_a_job_builds_the_same_item(job: Job) -> None:
     item_forms = {
         "proto": expected,
         "protobuf-JSON": protobuf_json,
+        "MessageToDict": json_format.MessageToDict(expected),
         "kubernetes item": job_item(job, kubernetes=True),
         "snake_case item": job_item(job, kubernetes=True, key=snake),
         "armadactl YAML": "yaml",

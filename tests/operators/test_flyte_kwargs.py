@@ -14,15 +14,15 @@ Reproduced from flytekit's plugins/flytekit-airflow (flytekit e96c720), without 
 
 from __future__ import annotations
 
-import pickle
-from types import SimpleNamespace
-from typing import Any
+import json
+import os
+import subprocess
+import sys
 
 import jsonpickle
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+from google.protobuf import json_format
 
-from armada_hooks._compat import BaseOperator
 from armada_hooks.operators.armada import ArmadaOperator
 from armada_hooks.testing.specs import job_request_item
 
@@ -32,20 +32,54 @@ pytestmark = [
 ]
 
 
-class FlyteOperatorNew:
-    """``_flyte_operator``: outside the connector, capture the kwargs, build no operator."""
+# The connector's steps, in a fresh interpreter: Flyte's patch of BaseOperator.__new__ is for
+# good (CPython cannot fully undo an assigned __new__), so it must not outlive the test.
+CONNECTOR = """
+import json, pickle
+from types import SimpleNamespace
 
-    def __init__(self) -> None:
-        self.in_connector = False  # GET_ORIGINAL_TASK
-        self.captured: list[SimpleNamespace] = []
+import jsonpickle
+from airflow.sdk.exceptions import TaskDeferred
+from google.protobuf import json_format
 
-    def __call__(self, cls: type, *args: Any, **kwargs: Any) -> Any:
-        if self.in_connector:
-            return object.__new__(cls)
-        self.captured.append(
-            SimpleNamespace(module=cls.__module__, name=cls.__name__, parameters=kwargs)
-        )
-        return "a Flyte task promise"
+from armada_hooks._compat import BaseOperator
+from armada_hooks.operators.armada import ArmadaOperator
+from armada_hooks.testing.specs import job_request_item
+
+in_connector, captured = False, []
+
+
+def _flyte_operator(cls, *args, **kwargs):  # task.py: GET_ORIGINAL_TASK, else a Flyte task
+    if in_connector:
+        return object.__new__(cls)
+    captured.append(SimpleNamespace(module=cls.__module__, name=cls.__name__, parameters=kwargs))
+    return "a Flyte task promise"
+
+
+BaseOperator.__new__ = _flyte_operator
+given = job_request_item(["echo", "from flyte"], annotations={"example.com/via": "flyte"})
+promise = ArmadaOperator(task_id="armada", armada_queue="default", job_request=given)
+task_config_pkl = jsonpickle.encode(captured[0])  # AirflowTask.get_custom
+
+in_connector = True
+airflow_obj = jsonpickle.decode(task_config_pkl)  # AirflowAgent.create
+operator = ArmadaOperator(**airflow_obj.parameters, deferrable=True)  # _get_airflow_instance
+try:
+    operator.execute(context={})  # an empty Context
+    trigger = None
+except TaskDeferred as deferred:
+    trigger = deferred.trigger.__dict__
+# AirflowMetadata.encode/decode (cloudpickle) between create and get, where it is rebuilt
+restored = pickle.loads(pickle.dumps(airflow_obj))
+again = ArmadaOperator(**restored.parameters, deferrable=True).build_request({})
+print(json.dumps({
+    "promise": promise,
+    "arrived_as": type(airflow_obj.parameters["job_request"]).__name__,
+    "job_id": trigger and trigger["job_id"],
+    "given_pod_spec": json_format.MessageToDict(given.pod_spec),
+    "again_pod_spec": json_format.MessageToDict(again.pod_spec),
+}))
+"""
 
 
 def test_protobuf_alone_does_not_survive_jsonpickle() -> None:
@@ -56,35 +90,28 @@ def test_protobuf_alone_does_not_survive_jsonpickle() -> None:
 
 
 def test_a_proto_job_request_round_trips_through_the_connector_and_submits(
-    local_armada, local_armada_connection, monkeypatch
+    local_armada, local_armada_connection
 ) -> None:
-    given = job_request_item(["echo", "from flyte"], annotations={"example.com/via": "flyte"})
-    flyte_new = FlyteOperatorNew()
-    monkeypatch.setattr(BaseOperator, "__new__", flyte_new)
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", CONNECTOR],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=os.environ,  # AIRFLOW_CONN_ARMADA_DEFAULT points at the local Armada
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
 
-    promise = ArmadaOperator(task_id="armada", armada_queue="default", job_request=given)
-    assert promise == "a Flyte task promise"
-    task_config_pkl = jsonpickle.encode(flyte_new.captured[0])  # AirflowTask.get_custom
-
-    flyte_new.in_connector = True
-    airflow_obj = jsonpickle.decode(task_config_pkl)  # AirflowAgent.create
-    assert isinstance(airflow_obj.parameters["job_request"], dict)
-    operator = ArmadaOperator(**airflow_obj.parameters, deferrable=True)
-    with pytest.raises(TaskDeferred) as deferred:
-        operator.execute(context={})  # Flyte passes an empty Context
-
-    job_id = deferred.value.trigger.__dict__["job_id"]
+    assert seen["promise"] == "a Flyte task promise"  # Flyte, not Airflow, got the kwargs
+    assert seen["arrived_as"] == "dict"
+    assert seen["again_pod_spec"] == seen["given_pod_spec"]
+    job_id = seen["job_id"]
+    assert job_id, "execute() deferred with a trigger naming the job"
     with local_armada.store.lock:
         sent = local_armada.store.jobs[job_id].item
-    assert sent.pod_spec == given.pod_spec
+    assert json_format.MessageToDict(sent.pod_spec) == seen["given_pod_spec"]
     assert sent.annotations["example.com/via"] == "flyte"
     assert local_armada.job(job_id).queue == "default"
-
-    # AirflowMetadata.encode/decode (cloudpickle) between create and get: the rebuilt
-    # operator builds the same request again.
-    restored = pickle.loads(pickle.dumps(airflow_obj))
-    again = ArmadaOperator(**restored.parameters, deferrable=True).build_request({})
-    assert again.pod_spec == given.pod_spec
 
 
 def test_outside_flyte_the_operator_is_built_as_usual() -> None:

@@ -201,7 +201,7 @@ class ArmadaOperator(BaseOperator):
 
     def build_request(self, context: Context) -> submit_pb2.JobSubmitRequestItem:
         """The rendered request with this task instance's labels and annotations."""
-        from armada_hooks.job_requests import build_from_job_file, build_job_request_item
+        from armada_hooks.job_requests import build_from_job_file
 
         request = self.job_request
         if callable(request):  # not rendered (execute called directly): build it now
@@ -212,7 +212,7 @@ class ArmadaOperator(BaseOperator):
             item = from_file.item
             self.file_queue, self.file_job_set_id = from_file.queue, from_file.job_set_id
         else:
-            item = build_job_request_item(_template_form(request, allow_callable=False))
+            item = self.hook.build_job_request_item(_template_form(request, allow_callable=False))
         ti = context.get("ti")
         dag_id, task_id, run_id, map_index, try_number = _identity(self, context)
         prefix = annotation_prefix()
@@ -233,7 +233,7 @@ class ArmadaOperator(BaseOperator):
         return item
 
     def resolve_queue(self) -> str:
-        """The queue to use: the operator's, else the connection's ``default_queue``."""
+        """The queue: the operator's, an armadactl job file's, or the connection's default."""
         queue = self.armada_queue or self.file_queue or self.hook.config.default_queue
         if not queue:
             raise errors.ArmadaJobSpecError(

@@ -5,8 +5,12 @@
 - ``flaky``: a job that fails its first try; the retry resubmits it (reattach policy
   ``running_or_succeeded`` declines a FAILED job), and the second job succeeds;
 - ``watch_external``: a sensor on a job somebody else submitted, found by its URI;
-- ``bad_spec``: a request Armada refuses (requests != limits): it fails at once, with no
-  retry, because retrying an invalid spec cannot help.
+- ``pod_manifest``: a job written as a Kubernetes Pod manifest (quantities as ``kubectl``
+  takes them, limits only: the requests are copied from them);
+- ``report``: a job from a YAML file next to this one (``armada_job.yaml``, an
+  ``armadactl`` job file rendered with Jinja);
+- ``bad_spec``: a request whose requests and limits differ, which Armada would refuse: it
+  fails at once, before any submission, with no retry, because retrying cannot help.
 
 Point the ``armada_default`` connection at your Armada (or the local one from
 ``armada-hooks local-armada``) and set ARMADA_QUEUE. The annotations under
@@ -43,6 +47,8 @@ EXPECTED = {
     "train": ("success", 1),
     "flaky": ("success", 2),
     "watch_external": ("success", 1),
+    "pod_manifest": ("success", 1),
+    "report": ("success", 1),
     "bad_spec": ("failed", 1),
 }
 
@@ -134,6 +140,32 @@ with DAG(
         poke_interval=0.5,
         timeout=120,
         deferrable=True,
+    )
+
+    pod_manifest = ArmadaOperator(
+        task_id="pod_manifest",
+        armada_queue=QUEUE,
+        poll_interval=0.5,
+        job_request={
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"labels": {"team": "ml"}, "annotations": {"armada-hooks/runtime": "2s"}},
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [
+                    {
+                        "name": "main",
+                        "image": "python:3.11-slim",
+                        "command": ["python", "-c", "print('day {{ ds }}')"],
+                        "resources": {"limits": {"cpu": "250m", "memory": "128Mi"}},
+                    }
+                ],
+            },
+        },
+    )
+
+    report = ArmadaOperator(
+        task_id="report", armada_queue=QUEUE, job_request="armada_job.yaml", poll_interval=0.5
     )
 
     bad_spec = ArmadaOperator(

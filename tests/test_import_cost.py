@@ -34,6 +34,7 @@ with DAG("parsed", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
         job_request={"podSpec": {"containers": [{"name": "main", "image": "busybox"}]}},
     )
     ArmadaOperator(task_id="later", job_request=lambda context: {}, deferrable=True)
+    ArmadaOperator(task_id="from_file", armada_queue="default", job_request="jobs/report.yaml")
     ArmadaJobSensor(task_id="wait", job_id="01hzz", target_states=[JobState.RUNNING])
     ArmadaJobSensor(
         task_id="find", external_job_uri="airflow://d/t/r/-1", armada_queue="q",

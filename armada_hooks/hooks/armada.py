@@ -266,7 +266,7 @@ class ArmadaHook(BaseHook):
     def build_job_request_item(
         item: submit_pb2.JobSubmitRequestItem | Mapping[str, Any],
     ) -> submit_pb2.JobSubmitRequestItem:
-        """A copy of ``item``; a dict in Armada's JSON form is parsed, naming any bad field."""
+        """A copy of ``item``; a job item, pod spec or Pod manifest dict is read (job_specs)."""
         return build_job_request_item(item)
 
     def submit_jobs(

@@ -28,6 +28,7 @@ from armada_hooks.defaults import (
     DEFAULT_ACKNOWLEDGEMENT_TIMEOUT,
     DEFAULT_CONN_ID,
     DEFAULT_POLL_INTERVAL,
+    JOB_FILE_EXTENSIONS,
 )
 from armada_hooks.job_description import JobDescription
 from armada_hooks.links.lookout import XCOM_KEY, LookoutLink
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from armada_hooks._compat import Context
     from armada_hooks.hooks.armada import ArmadaHook
 
-JobRequest = Any  # a JobSubmitRequestItem, its dict form, or (context) -> either
+JobRequest = Any  # a JobSubmitRequestItem, a dict, a job file's name, or (context) -> item/dict
 ReattachPolicy = (
     Literal["always", "never", "running_or_succeeded"] | Callable[[JobState, Any], bool]
 )
@@ -76,11 +77,17 @@ def default_job_set_id(dag_id: str, run_id: str) -> str:
 class ArmadaOperator(BaseOperator):
     """Submit one job to Armada and wait for it, synchronously or deferred.
 
-    :param armada_queue: the Armada queue (default: the connection's ``default_queue``).
+    :param armada_queue: the Armada queue (default: an ``armadactl`` job file's ``queue``,
+        else the connection's ``default_queue``).
         Not ``queue``: that is Airflow's executor queue, which routes the task to workers.
-    :param job_request: a ``JobSubmitRequestItem``, a dict in its JSON form (templated),
-        or a callable ``(context) -> item or dict``.
-    :param job_set_id: the job set (default: one per DAG run, ``{dag_id}-{run_id}``).
+    :param job_request: a ``JobSubmitRequestItem``; a dict (templated): a job item in
+        protobuf-JSON or Kubernetes style, a bare pod spec, or a ``kind: Pod`` manifest;
+        the name of a ``.yaml``/``.yml``/``.json`` job file (one job item or pod spec or
+        manifest, or an ``armadactl`` job file with one job), found on the DAG's template
+        search path or at an absolute path, and rendered with Jinja; or a callable
+        ``(context) -> item or dict``.
+    :param job_set_id: the job set (default: an ``armadactl`` file's ``jobSetId``, else
+        one per DAG run, ``{dag_id}-{run_id}``).
     :param armada_conn_id: the ``armada`` Airflow connection.
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
     :param poll_interval: seconds between status polls while waiting.
@@ -111,10 +118,26 @@ class ArmadaOperator(BaseOperator):
         "labels",
         "annotations",
     )
+    template_ext: Sequence[str] = JOB_FILE_EXTENSIONS  # Airflow reads and renders a job file
     template_fields_renderers: ClassVar[dict[str, str]] = {"job_request": "json"}
     operator_extra_links = (LookoutLink(),)
     ui_color = "#d8e6f3"
     hook_class: ClassVar[type[ArmadaHook] | None] = None  # default: ArmadaHook
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> ArmadaOperator:
+        """Give a proto ``job_request`` to whatever builds operators as its dict form.
+
+        Flyte's Airflow plugin replaces ``BaseOperator.__new__`` to capture an operator's
+        keyword arguments and jsonpickles them; a protobuf message does not survive that
+        (its class is named ``armada.submit_pb2``, which cannot be imported), a dict does.
+        """
+        if "job_request" in kwargs:
+            kwargs["job_request"] = _dict_if_proto(kwargs["job_request"])
+        parent_new = super().__new__
+        if parent_new is object.__new__:  # plain Airflow: object.__new__ takes no arguments
+            return object.__new__(cls)
+        built: ArmadaOperator = parent_new(cls, *args, **kwargs)
+        return built
 
     def __init__(
         self,
@@ -137,7 +160,10 @@ class ArmadaOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.job_request = _template_form(job_request)
+        self.job_request = _initial_form(job_request)
+        self.job_request_file = job_request if isinstance(job_request, str) else None
+        self.file_queue: str | None = None  # an armadactl job file's, once it is read
+        self.file_job_set_id: str | None = None
         self.armada_queue = armada_queue
         self.job_set_id = job_set_id
         self.armada_conn_id = armada_conn_id
@@ -175,10 +201,18 @@ class ArmadaOperator(BaseOperator):
 
     def build_request(self, context: Context) -> submit_pb2.JobSubmitRequestItem:
         """The rendered request with this task instance's labels and annotations."""
+        from armada_hooks.job_requests import build_from_job_file
+
         request = self.job_request
         if callable(request):  # not rendered (execute called directly): build it now
             request = request(context=context)
-        item = self.hook.build_job_request_item(_template_form(request, allow_callable=False))
+        if isinstance(request, str):
+            name = str(self.job_request_file)
+            from_file = build_from_job_file(self._job_file_text(request), name)
+            item = from_file.item
+            self.file_queue, self.file_job_set_id = from_file.queue, from_file.job_set_id
+        else:
+            item = self.hook.build_job_request_item(_template_form(request, allow_callable=False))
         ti = context.get("ti")
         dag_id, task_id, run_id, map_index, try_number = _identity(self, context)
         prefix = annotation_prefix()
@@ -199,14 +233,24 @@ class ArmadaOperator(BaseOperator):
         return item
 
     def resolve_queue(self) -> str:
-        """The queue to use: the operator's, else the connection's ``default_queue``."""
-        queue = self.armada_queue or self.hook.config.default_queue
+        """The queue: the operator's, an armadactl job file's, or the connection's default."""
+        queue = self.armada_queue or self.file_queue or self.hook.config.default_queue
         if not queue:
             raise errors.ArmadaJobSpecError(
                 f"no queue: set ArmadaOperator(armada_queue=...) or the extra 'default_queue' of "
                 f"Airflow connection {self.armada_conn_id!r}"
             )
         return queue
+
+    def _job_file_text(self, request: str) -> str:
+        """The rendered job file; a relative name not rendered yet cannot be found here."""
+        if request != self.job_request_file:
+            return request  # Airflow has read and rendered it
+        raise errors.ArmadaJobSpecError(
+            f"job file {request}: a relative name is found on the DAG's template search path "
+            "when Airflow renders the task; outside Airflow (Flyte, or execute() called "
+            "directly) give its absolute path"
+        )
 
     # -- execution --------------------------------------------------------------------
 
@@ -221,7 +265,7 @@ class ArmadaOperator(BaseOperator):
             return None
         queue = self.resolve_queue()
         dag_id, _, run_id, _, _ = _identity(self, context)
-        job_set_id = self.job_set_id or default_job_set_id(dag_id, run_id)
+        job_set_id = self.job_set_id or self.file_job_set_id or default_job_set_id(dag_id, run_id)
         job_id = self._submit_or_reattach(context, queue, job_set_id, item)
         self.job_id = job_id
         self._record(context, queue, job_set_id, job_id)
@@ -367,8 +411,8 @@ class _RequestFactory:
         return f"<job_request built by {getattr(self.factory, '__qualname__', self.factory)!r}>"
 
 
-def _template_form(request: Any, *, allow_callable: bool = True) -> Any:
-    """A request as templating sees it: a proto becomes its dict form, a callable a factory."""
+def _dict_if_proto(request: Any) -> Any:
+    """A ``JobSubmitRequestItem``'s protobuf-JSON dict; anything else unchanged."""
     # Only a loaded module can have made a JobSubmitRequestItem: asking sys.modules keeps
     # protobuf unloaded while a DAG file with a dict request is parsed.
     submit_pb2 = sys.modules.get("armada_client.armada.submit_pb2")
@@ -376,12 +420,37 @@ def _template_form(request: Any, *, allow_callable: bool = True) -> Any:
         from google.protobuf import json_format
 
         return json_format.MessageToDict(request)
+    return request
+
+
+def _initial_form(request: Any) -> Any:
+    """``job_request`` as the operator keeps it: a job file's name, else its template form.
+
+    An absolute file is read now: Jinja's loader finds only names on the search path.
+    """
+    if not isinstance(request, str):
+        return _template_form(request)
+    if not request.endswith(JOB_FILE_EXTENSIONS):
+        raise errors.ArmadaJobSpecError(
+            f"job_request {request!r}: a string names a job file, whose name ends in "
+            f"{', '.join(JOB_FILE_EXTENSIONS)}"
+        )
+    if not os.path.isabs(request):
+        return request
+    from armada_hooks.job_specs.files import read_absolute
+
+    return read_absolute(request)
+
+
+def _template_form(request: Any, *, allow_callable: bool = True) -> Any:
+    """A request as templating sees it: a proto becomes its dict form, a callable a factory."""
+    request = _dict_if_proto(request)
     if isinstance(request, Mapping | _RequestFactory):
         return request
     if callable(request) and allow_callable:
         return _RequestFactory(request)
     raise errors.ArmadaJobSpecError(
-        "job_request must be a JobSubmitRequestItem, a dict in its JSON form, or a callable "
-        f"(context) -> either; got {type(request).__name__}"
-        + (" from the callable" if not allow_callable else "")
+        "job_request must be a JobSubmitRequestItem, a dict (a job item, pod spec or Pod "
+        "manifest), a job file's name, or a callable (context) -> item or dict; got "
+        f"{type(request).__name__}" + (" from the callable" if not allow_callable else "")
     )

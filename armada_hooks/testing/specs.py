@@ -40,6 +40,9 @@ def job_request_item(
         env=[core_v1.EnvVar(name=k, value=v) for k, v in (env or {}).items()],
         resources=core_v1.ResourceRequirements(requests=quantities, limits=quantities),
     )
+    pod_spec = core_v1.PodSpec(containers=[container], restartPolicy="Never")
+    if priority_class:  # unset otherwise, as a spec that names none
+        pod_spec.priorityClassName = priority_class
     return submit_pb2.JobSubmitRequestItem(
         priority=priority,
         namespace=namespace,
@@ -47,7 +50,5 @@ def job_request_item(
         external_job_uri=external_job_uri,
         annotations=dict(annotations or {}),
         labels=dict(labels or {}),
-        pod_spec=core_v1.PodSpec(
-            containers=[container], restartPolicy="Never", priorityClassName=priority_class
-        ),
+        pod_spec=pod_spec,
     )

@@ -72,7 +72,8 @@ def test_a_kubernetes_style_dict_is_rendered_and_submitted(
                     "image": "busybox:latest",
                     "command": ["echo", "{{ params.word }}"],
                     "resources": {
-                        "limits": {"cpu": "250m", "memory": "64Mi", "example.com/fpga": 1}
+                        # a number, as kubectl takes it; a resource the local Armada's node has
+                        "limits": {"cpu": "250m", "memory": "64Mi", "ephemeral-storage": 1}
                     },
                 }
             ],
@@ -90,7 +91,7 @@ def test_a_kubernetes_style_dict_is_rendered_and_submitted(
     assert item.namespace == "default"
     assert item.labels["run"] == "20240305"
     assert list(item.pod_spec.containers[0].command) == ["echo", "hello"]
-    assert limits(item) == {"cpu": "250m", "memory": "64Mi", "example.com/fpga": "1"}
+    assert limits(item) == {"cpu": "250m", "memory": "64Mi", "ephemeral-storage": "1"}
 
 
 def test_a_yaml_file_is_found_in_the_dag_folder_or_by_absolute_path_and_rendered(

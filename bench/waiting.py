@@ -109,11 +109,11 @@ class RpcSampler(threading.Thread):
 def run_once(armada: LocalArmada, impl: str, n: int, args: argparse.Namespace) -> dict:
     rng = random.Random(n)
     low, high = args.runtime
-    sizes = [min(args.job_set_size, n - s) for s in range(0, n, args.job_set_size)]
     stamp = f"{impl}-{n}-{int(time.time())}"
     if args.logs:
         job_sets = log_job_sets(rng, n, args.job_set_size, args.runtime, f"bench-{stamp}")
     else:
+        sizes = [min(args.job_set_size, n - s) for s in range(0, n, args.job_set_size)]
         job_sets = [
             {"id": f"bench-{stamp}-{k}", "runtimes": [rng.uniform(low, high) for _ in range(size)]}
             for k, size in enumerate(sizes)

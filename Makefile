@@ -65,6 +65,7 @@ bench: setup $(VENV)/.bench-synced $(BENCH_ENV)/.installed
 	$(BIN)/python bench/import_cost.py
 	$(BIN)/python bench/local_armada.py
 	$(BIN)/python bench/waiting.py
+	$(BIN)/python bench/waiting.py --logs
 
 clean:
 	rm -rf $(TOOLS) $(VENV) $(AIRFLOW_HOME) .bench .pytest_cache .mypy_cache .ruff_cache

@@ -19,8 +19,17 @@ Figures per run (printed, and written to bench/results/waiting.json and waiting.
   detection latency p50/p99/max (job terminal on the server -> the waiter saw it, wall s),
   waiting-process CPU s per job-minute and as % of one core, peak RSS, wake-ups, errors.
 
+Logs mode (``--logs``): every trigger also streams its job's log into the task log,
+half the jobs chatty (a line per job-second), half quiet (one line); the run then adds
+Binoculars ``Logs`` calls per second (chatty and quiet, against the targets), the delay
+from a line's timestamp to the trigger logging it (p50/p99), and checks every line was
+logged once (see ``bench/waiting_logs.py``). Its defaults: N = 1,000, ``shared``, real
+time (``--time-scale 1``), runtimes 120-360 s, ``--log-interval 5``, results in
+bench/results/waiting-logs.json (no plot).
+
     python bench/waiting.py                      # the full run (about 15 minutes)
     python bench/waiting.py --n 10 100 --impl shared naive
+    python bench/waiting.py --logs               # logs on at N = 1,000 (about 7 minutes)
 """
 
 from __future__ import annotations
@@ -36,8 +45,14 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from waiting_logs import job_sets as log_job_sets
+from waiting_logs import log_figures, percentile, print_log_figures
+
+from armada_hooks.defaults import DEFAULT_LOG_INTERVAL
 from armada_hooks.states import TERMINAL_STATES, JobState
 from armada_hooks.testing import LocalArmada
 
@@ -46,22 +61,40 @@ WAITERS = ROOT / "bench" / "waiters"
 RESULTS = ROOT / "bench" / "results"
 THEIR_PYTHON = ROOT / ".bench" / "armada-airflow" / "bin" / "python"
 IMPLS = ("shared", "events", "naive", "armada-airflow")
+LOG_IMPLS = ("shared", "events")  # the ones that stream logs: ArmadaJobTrigger
+DEFAULTS = {  # per mode: plain waiting, and --logs
+    False: {
+        "n": [10, 100, 1000, 5000],
+        "impl": list(IMPLS),
+        "time_scale": 10.0,
+        "runtime": [30.0, 240.0],
+        "out": str(RESULTS / "waiting"),
+    },
+    True: {
+        "n": [1000],
+        "impl": ["shared"],
+        "time_scale": 1.0,
+        "runtime": [120.0, 360.0],
+        "out": str(RESULTS / "waiting-logs"),
+    },
+}
 STATUS_METHODS = ("GetJobStatus", "GetJobSetEvents")
 QUERY_METHODS = ("GetJobStatus", "GetJobSetEvents", "GetJobDetails", "GetJobErrors")
 
 
 class RpcSampler(threading.Thread):
-    """Samples the server's GetJobStatus counter, for the most calls in one interval."""
+    """Samples a server counter (``read()``) with the wall time, e.g. for the most calls in
+    one interval."""
 
-    def __init__(self, armada: LocalArmada, period: float = 0.1) -> None:
+    def __init__(self, read: Callable[[], Any], period: float = 0.1) -> None:
         super().__init__(daemon=True)
-        self.armada, self.period = armada, period
-        self.samples: list[tuple[float, int]] = []
+        self.read, self.period = read, period
+        self.samples: list[tuple[float, Any]] = []
         self.stopping = threading.Event()
 
     def run(self) -> None:
         while not self.stopping.is_set():
-            self.samples.append((time.monotonic(), self.armada.rpc_count("GetJobStatus")))
+            self.samples.append((time.time(), self.read()))
             time.sleep(self.period)
 
     def most_in_window(self, window: float) -> int:
@@ -73,20 +106,18 @@ class RpcSampler(threading.Thread):
         return most
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)] if ordered else math.nan
-
-
 def run_once(armada: LocalArmada, impl: str, n: int, args: argparse.Namespace) -> dict:
     rng = random.Random(n)
     low, high = args.runtime
-    sizes = [min(args.job_set_size, n - s) for s in range(0, n, args.job_set_size)]
     stamp = f"{impl}-{n}-{int(time.time())}"
-    job_sets = [
-        {"id": f"bench-{stamp}-{k}", "runtimes": [rng.uniform(low, high) for _ in range(size)]}
-        for k, size in enumerate(sizes)
-    ]
+    if args.logs:
+        job_sets = log_job_sets(rng, n, args.job_set_size, args.runtime, f"bench-{stamp}")
+    else:
+        sizes = [min(args.job_set_size, n - s) for s in range(0, n, args.job_set_size)]
+        job_sets = [
+            {"id": f"bench-{stamp}-{k}", "runtimes": [rng.uniform(low, high) for _ in range(size)]}
+            for k, size in enumerate(sizes)
+        ]
     with tempfile.TemporaryDirectory() as tmp:
         config = {
             "target": armada.target,
@@ -94,6 +125,7 @@ def run_once(armada: LocalArmada, impl: str, n: int, args: argparse.Namespace) -
             "job_sets": job_sets,
             "interval": args.interval,
             "mode": impl,
+            "log_interval": args.log_interval if args.logs else None,
             "out": str(Path(tmp) / "result.json"),
         }
         (Path(tmp) / "config.json").write_text(json.dumps(config))
@@ -104,8 +136,10 @@ def run_once(armada: LocalArmada, impl: str, n: int, args: argparse.Namespace) -
             command = [sys.executable, str(WAITERS / "ours.py")]
             env = dict(os.environ)
         armada.reset_rpc_counts()
-        sampler = RpcSampler(armada)
-        sampler.start()
+        sampler = RpcSampler(lambda: armada.rpc_count("GetJobStatus"))
+        log_sampler = RpcSampler(lambda: armada.rpc_counts_by_job("Logs"), period=1.0)
+        for thread in (sampler, log_sampler) if args.logs else (sampler,):
+            thread.start()
         timeout = high / args.time_scale + 30 * args.interval + 120
         with open(Path(tmp) / "stderr.log", "w") as stderr:
             try:
@@ -119,8 +153,10 @@ def run_once(armada: LocalArmada, impl: str, n: int, args: argparse.Namespace) -
                 )
             except subprocess.TimeoutExpired:
                 done = None
-        sampler.stopping.set()
-        sampler.join()
+        for thread in (sampler, log_sampler):
+            thread.stopping.set()
+            if thread.is_alive():
+                thread.join()
         counts = armada.rpc_counts()
         if done is None:  # its design did not cope with this N in the time: say so, go on
             return {"impl": impl, "n": n, "timed_out_after_s": round(timeout)}
@@ -128,15 +164,33 @@ def run_once(armada: LocalArmada, impl: str, n: int, args: argparse.Namespace) -
             tail = (Path(tmp) / "stderr.log").read_text()[-2000:]
             return {"impl": impl, "n": n, "crashed": tail}
         result = json.loads(Path(config["out"]).read_text())
-    return summarise(armada, impl, n, args, result, counts, sampler)
+    row = summarise(armada, impl, n, args, result, counts, sampler)
+    if args.logs:
+        with armada.store.lock:
+            jobs = {j: armada.store.jobs[j] for j in result["detected"]}
+        row["logs"] = log_figures(
+            jobs,
+            armada.rpc_counts_by_job("Logs"),
+            log_sampler.samples,
+            result,
+            wall_clock(armada, args.time_scale),
+            args.log_interval,
+            args.interval,
+        )
+    return row
+
+
+def wall_clock(armada: LocalArmada, scale: float) -> Callable[[float], float]:
+    """Job time on the server (epoch s) -> wall epoch seconds."""
+    wall_now, job_now = time.time(), armada.now()
+    return lambda ts: wall_now - (job_now - ts) / scale
 
 
 def terminal_wall_times(armada: LocalArmada, job_ids: list[str], scale: float) -> dict[str, float]:
     """When each job's terminal transition was due on the server, in wall epoch seconds."""
-    wall_now, job_now = time.time(), armada.now()
+    to_wall = wall_clock(armada, scale)
     with armada.store.lock:
-        records = {j: armada.store.jobs[j] for j in job_ids}
-    return {j: wall_now - (job_now - r.last_transition_ts) / scale for j, r in records.items()}
+        return {j: to_wall(armada.store.jobs[j].last_transition_ts) for j in job_ids}
 
 
 def summarise(armada, impl, n, args, result, counts, sampler) -> dict:
@@ -258,17 +312,28 @@ def plot(rows: list[dict], args: argparse.Namespace, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, nargs="+", default=[10, 100, 1000, 5000])
-    parser.add_argument("--impl", nargs="+", choices=IMPLS, default=list(IMPLS))
+    parser.add_argument("--n", type=int, nargs="+")
+    parser.add_argument("--impl", nargs="+", choices=IMPLS)
     parser.add_argument("--their-max-n", type=int, default=1000, help="armada-airflow up to N")
     parser.add_argument("--interval", type=float, default=3.0, help="poll interval, wall s")
-    parser.add_argument("--time-scale", type=float, default=10.0, help="job s per wall s")
-    parser.add_argument("--runtime", type=float, nargs=2, default=[30.0, 240.0])
+    parser.add_argument("--time-scale", type=float, help="job s per wall s")
+    parser.add_argument("--runtime", type=float, nargs=2)
     parser.add_argument("--job-set-size", type=int, default=100)
-    parser.add_argument("--out", default=str(RESULTS / "waiting"))
+    parser.add_argument("--out")
     parser.add_argument("--no-plot", action="store_true", help="JSON only (no matplotlib)")
     parser.add_argument("--replot", action="store_true", help="redraw the PNG from the JSON")
+    parser.add_argument("--logs", action="store_true", help="every trigger streams its log")
+    parser.add_argument(
+        "--log-interval", type=float, default=DEFAULT_LOG_INTERVAL, help="wall s, with --logs"
+    )
     args = parser.parse_args()
+    for name, value in DEFAULTS[args.logs].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.logs and not set(args.impl) <= set(LOG_IMPLS):
+        parser.error(f"--logs runs {' and '.join(LOG_IMPLS)} only (they stream logs)")
+    if args.logs:
+        args.no_plot = True
     if args.replot:
         report = json.loads(Path(args.out).with_suffix(".json").read_text())
         plot(
@@ -300,6 +365,8 @@ def main() -> None:
                     continue
                 rows.append(row)
                 print_row(row)
+                if args.logs:
+                    print_log_figures(row)
         engine = armada.engine_stats()
     table = ratios(rows)
     for r in table:

@@ -8,6 +8,7 @@ built on first use from the connection's settings and closed together by
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
 
 class ConnectionClients:
     """Builds, caches and closes the clients of one connection.
+
+    Thread-safe: worker threads of one triggerer share a hook's synchronous clients (gRPC
+    channels are thread-safe), and each is built once.
 
     :param config: returns the connection's settings (loaded on first use).
     :param client: a synchronous client to use instead of building one.
@@ -43,15 +47,17 @@ class ConnectionClients:
         self._log_client_factory = log_client_factory
         self._log_clients: dict[str, LogProtocol | None] = {}
         self._channels = OwnedChannels()
+        self._building = threading.RLock()  # one build per client, whichever thread asks
 
     @property
     def sync(self) -> ArmadaProtocol:
         """The synchronous client."""
-        if self._client is None:
-            from armada_client.client import ArmadaClient
+        with self._building:
+            if self._client is None:
+                from armada_client.client import ArmadaClient
 
-            self._client = ArmadaClient(self._channels.open(self._config().channel_spec()))
-        return self._client
+                self._client = ArmadaClient(self._channels.open(self._config().channel_spec()))
+            return self._client
 
     @property
     def aio(self) -> AsyncArmadaProtocol:
@@ -67,19 +73,20 @@ class ConnectionClients:
 
     def logs(self, cluster: str) -> LogProtocol | None:
         """The log client of ``cluster``; None when no Binoculars target is configured."""
-        if cluster not in self._log_clients:
-            if self._log_client_factory is not None:
-                self._log_clients[cluster] = self._log_client_factory(cluster)
-            else:
-                target = self._config().binoculars_for(cluster)
-                client = None
-                if target is not None:
-                    from armada_hooks.hooks.logs import BinocularsLogClient
+        with self._building:
+            if cluster not in self._log_clients:
+                self._log_clients[cluster] = self._build_log_client(cluster)
+            return self._log_clients[cluster]
 
-                    channel = self._channels.open(self._config().channel_spec(target))
-                    client = BinocularsLogClient(channel)
-                self._log_clients[cluster] = client
-        return self._log_clients[cluster]
+    def _build_log_client(self, cluster: str) -> LogProtocol | None:
+        if self._log_client_factory is not None:
+            return self._log_client_factory(cluster)
+        target = self._config().binoculars_for(cluster)
+        if target is None:
+            return None
+        from armada_hooks.hooks.logs import BinocularsLogClient
+
+        return BinocularsLogClient(self._channels.open(self._config().channel_spec(target)))
 
     def close(self) -> None:
         """Close what was built here; later calls build anew. Clients passed in stay."""

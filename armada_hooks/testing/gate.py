@@ -20,16 +20,32 @@ FORBIDDEN_MESSAGE = "the bearer token presented is not valid for this Armada ser
 
 
 class RpcCounter:
-    """Thread-safe RPC counts per full method path (``/api.Jobs/GetJobStatus``)."""
+    """Thread-safe RPC counts per full method path (``/api.Jobs/GetJobStatus``).
+
+    Calls whose request names one job (a ``job_id`` field, as Binoculars' ``Logs``) are
+    also counted per job.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: collections.Counter[str] = collections.Counter()
+        self._per_job: collections.Counter[tuple[str, str]] = collections.Counter()
 
-    def add(self, method: str) -> None:
-        """Count one call."""
+    def add(self, method: str, job_id: str = "") -> None:
+        """Count one call (of ``job_id``, if the request names one)."""
         with self._lock:
             self._counts[method] += 1
+            if job_id:
+                self._per_job[method, job_id] += 1
+
+    def by_job(self, method: str) -> dict[str, int]:
+        """Calls of ``method`` (as in :meth:`count`) per job id, for requests naming one."""
+        totals: collections.Counter[str] = collections.Counter()
+        with self._lock:
+            for (full, job_id), n in self._per_job.items():
+                if matches(method, full):
+                    totals[job_id] += n
+        return dict(totals)
 
     def count(self, method: str) -> int:
         """Calls of ``method`` (short name, ``Service/Name`` or ``*``) since the last reset."""
@@ -48,6 +64,7 @@ class RpcCounter:
         """Zero every count."""
         with self._lock:
             self._counts.clear()
+            self._per_job.clear()
 
 
 if TYPE_CHECKING:
@@ -80,8 +97,9 @@ class Gate(_Interceptor):
         method: str = handler_call_details.method
         metadata = dict(handler_call_details.invocation_metadata or ())
 
-        def admit(context: grpc.ServicerContext) -> None:
-            self.counter.add(method)
+        def admit(request: Any, context: grpc.ServicerContext) -> None:
+            job_id = getattr(request, "job_id", "")
+            self.counter.add(method, job_id if isinstance(job_id, str) else "")
             fault = self.faults.next_fault(method)
             if fault.latency:
                 time.sleep(fault.latency)
@@ -93,7 +111,7 @@ class Gate(_Interceptor):
             unary = handler.unary_unary
 
             def unary_call(request: Any, context: grpc.ServicerContext) -> Any:
-                admit(context)
+                admit(request, context)
                 return unary(request, context)
 
             return grpc.unary_unary_rpc_method_handler(
@@ -105,7 +123,7 @@ class Gate(_Interceptor):
             stream = handler.unary_stream
 
             def stream_call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-                admit(context)
+                admit(request, context)
                 yield from stream(request, context)
 
             return grpc.unary_stream_rpc_method_handler(

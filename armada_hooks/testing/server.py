@@ -407,6 +407,10 @@ class LocalArmada:
         """Calls of ``method`` (``"GetJobStatus"``, ``"api.Jobs/GetJobStatus"``, ``"*"``)."""
         return self.counter.count(method)
 
+    def rpc_counts_by_job(self, method: str) -> dict[str, int]:
+        """Calls of ``method`` per job id, for RPCs whose request names one job (``Logs``)."""
+        return self.counter.by_job(method)
+
     def rpc_counts(self) -> dict[str, int]:
         """Calls per short method name since start or the last reset."""
         return self.counter.snapshot()

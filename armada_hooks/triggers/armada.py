@@ -190,31 +190,33 @@ class ArmadaJobTrigger(BaseTrigger):
         """Wait as usual; from the first RUNNING state on, copy the job's log meanwhile.
 
         One wait, so one place in the poller or one event stream: the log pump starts
-        from within the wait's check. Logs use a hook of this trigger's own (the log
-        client is synchronous and runs in a worker thread), closed when the wait ends.
+        from within the wait's check. Logs use the loop's shared hook, as the poller does:
+        one connection lookup and one Binoculars channel per cluster for every trigger, not
+        one each (its synchronous clients are thread-safe; the fetches run in worker
+        threads). Nobody closes that hook: it goes with the loop.
         """
-        async with self._hook() as log_hook:
-            await log_hook.aload_config()
-            fetcher = log_hook.log_fetcher(self.job_id, self.log, self.log_interval)
-            stop = asyncio.Event()
-            pump: asyncio.Task[None] | None = None
+        log_hook = poller.hook
+        config = await log_hook.aload_config()
+        fetcher = log_hook.log_fetcher(self.job_id, self.log, self.log_interval)
+        stop = asyncio.Event()
+        pump: asyncio.Task[None] | None = None
 
-            def done(state: JobState) -> bool:
-                nonlocal pump
-                if pump is None and state is JobState.RUNNING:
-                    loop = asyncio.get_running_loop()
-                    pump = loop.create_task(self._pump_logs(fetcher, stop))
-                return self._wait_over(state)
+        def done(state: JobState) -> bool:
+            nonlocal pump
+            if pump is None and state is JobState.RUNNING:
+                loop = asyncio.get_running_loop()
+                pump = loop.create_task(self._pump_logs(fetcher, stop))
+            return self._wait_over(state)
 
-            try:
-                state = await self._wait_for(poller, done)
-            finally:
-                stop.set()  # the fetch in flight ends before the last starts: no line twice
-                if pump is not None:
-                    await asyncio.wait({pump}, timeout=log_hook.config.rpc_timeout)
-            if state in TERMINAL_STATES:
-                await asyncio.to_thread(fetcher.fetch_once)
-            return state
+        try:
+            state = await self._wait_for(poller, done)
+        finally:
+            stop.set()  # the fetch in flight ends before the last starts: no line twice
+            if pump is not None:
+                await asyncio.wait({pump}, timeout=config.rpc_timeout)
+        if state in TERMINAL_STATES:
+            await asyncio.to_thread(fetcher.fetch_once)
+        return state
 
     @staticmethod
     async def _pump_logs(fetcher: ArmadaLogFetcher, stop: asyncio.Event) -> None:

@@ -34,8 +34,11 @@ def load_config() -> dict[str, Any]:
         return json.load(f)
 
 
-def item(runtime_s: float) -> submit_pb2.JobSubmitRequestItem:
-    """A valid one-container job that the local Armada runs for ``runtime_s`` job-seconds."""
+def item(runtime_s: float, log_lines: int | None = None) -> submit_pb2.JobSubmitRequestItem:
+    """A valid one-container job that the local Armada runs for ``runtime_s`` job-seconds.
+
+    ``log_lines``: how many lines its log gets, evenly spread over the runtime.
+    """
     amounts = {"cpu": quantity.Quantity(string="100m"), "memory": quantity.Quantity(string="64Mi")}
     container = core_v1.Container(
         name="main",
@@ -46,19 +49,27 @@ def item(runtime_s: float) -> submit_pb2.JobSubmitRequestItem:
     return submit_pb2.JobSubmitRequestItem(
         namespace="default",
         priority=1.0,
-        annotations={"armada-hooks/runtime": f"{runtime_s:.3f}s"},
+        annotations={
+            "armada-hooks/runtime": f"{runtime_s:.3f}s",
+            **({} if log_lines is None else {"armada-hooks/log-lines": str(log_lines)}),
+        },
         pod_spec=core_v1.PodSpec(containers=[container], restartPolicy="Never"),
     )
 
 
 def submit_all(config: dict[str, Any]) -> list[tuple[str, str]]:
-    """Submit the config's jobs, job set by job set; ``[(job_id, job_set_id)]`` in order."""
+    """Submit the config's jobs, job set by job set; ``[(job_id, job_set_id)]`` in order.
+
+    A job set is ``{"id", "runtimes"}``, with ``"log_lines"`` (one count per job) in logs mode.
+    """
     client = ArmadaClient(grpc.insecure_channel(config["target"]))
     jobs: list[tuple[str, str]] = []
     for job_set in config["job_sets"]:
         runtimes = job_set["runtimes"]
-        for start in range(0, len(runtimes), MAX_ITEMS_PER_SUBMIT):
-            items = [item(r) for r in runtimes[start : start + MAX_ITEMS_PER_SUBMIT]]
+        lines = job_set.get("log_lines") or [None] * len(runtimes)
+        jobs_spec = list(zip(runtimes, lines, strict=True))
+        for start in range(0, len(jobs_spec), MAX_ITEMS_PER_SUBMIT):
+            items = [item(*job) for job in jobs_spec[start : start + MAX_ITEMS_PER_SUBMIT]]
             response = client.submit_jobs(config["queue"], job_set["id"], items)
             jobs += [(r.job_id, job_set["id"]) for r in response.job_response_items]
     return jobs

@@ -7,19 +7,47 @@ Modes (config ``mode``):
           the design of most deferrable operators; it shares one channel, to be fair.
 Every trigger is rebuilt from ``serialize()`` and its ``run()`` is an asyncio task in one
 event loop, as in Airflow's triggerer.
+
+With a ``log_interval`` in the config (``waiting.py --logs``) every trigger also streams
+its job's log (``fetch_logs=True``). The result then has ``lines``: ``{job_id: [[line,
+epoch s when the trigger logged it], ...]}``, taken from the trigger's own log records,
+and ``warnings``: what the triggers logged at WARNING or worse.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import os
+import re
 import time
 from typing import Any
 
 from common import Meter, load_config, submit_all, write_result
 
 CONN_ID = "armada_bench"
+LINE = re.compile(r"^\[(?P<job>[^\]]+)\] line \d+ of \d+$")  # the local Armada's log lines
+
+
+def capture_log_lines(lines: dict[str, list[Any]], warnings: list[str]) -> None:
+    """Record every job log line the triggers log, with the wall time it was logged.
+
+    A structlog processor just before Airflow's renderer: the lines still go to the
+    process's output as the triggerer writes them, and cost what they cost there.
+    """
+    import structlog
+
+    def capture(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        text = event.get("event")
+        if event.get("level") in ("warning", "error", "critical"):
+            warnings.append(str(text))
+        elif isinstance(text, str) and (match := LINE.match(text)):
+            lines.setdefault(match["job"], []).append([text, time.time()])
+        return event
+
+    processors = list(structlog.get_config()["processors"])
+    structlog.configure(processors=[*processors[:-1], capture, processors[-1]])
 
 
 def rebuild(trigger: Any) -> Any:
@@ -91,6 +119,8 @@ async def wait_all(config: dict[str, Any], jobs: list[tuple[str, str]], meter: M
                 poll_interval=config["interval"],
                 acknowledgement_timeout=600,
                 event_mode=mode == "events",
+                fetch_logs=config.get("log_interval") is not None,
+                log_interval=config.get("log_interval"),
             )
             for job_id, job_set in jobs
         ]
@@ -110,14 +140,30 @@ async def wait_all(config: dict[str, Any], jobs: list[tuple[str, str]], meter: M
     return detected
 
 
+def connection(target: str) -> str:
+    """The ``AIRFLOW_CONN_*`` value: Armada and Binoculars both at ``target``."""
+    host, port = target.rsplit(":", 1)
+    extra = {"binoculars_target": target}
+    return json.dumps({"conn_type": "armada", "host": host, "port": int(port), "extra": extra})
+
+
 def main() -> None:
     config = load_config()
-    os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = f"armada://{config['target']}"
+    os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = connection(config["target"])
+    lines: dict[str, list[Any]] = {}
+    warnings: list[str] = []
+    if config.get("log_interval") is not None:
+        import airflow  # noqa: F401  # configures Airflow's logging, which the capture extends
+
+        capture_log_lines(lines, warnings)
     asyncio.run(warm_up())
     jobs = submit_all(config)
     meter = Meter()
     detected = asyncio.run(wait_all(config, jobs, meter))
-    write_result(config, meter.result(detected))
+    result = meter.result(detected)
+    if config.get("log_interval") is not None:
+        result.update(lines=lines, warnings=warnings)
+    write_result(config, result)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,14 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from armada_client.armada import event_pb2, job_pb2, submit_pb2, submit_pb2_grpc
+from armada_client.armada import (
+    binoculars_pb2,
+    binoculars_pb2_grpc,
+    event_pb2,
+    job_pb2,
+    submit_pb2,
+    submit_pb2_grpc,
+)
 from armada_client.client import ArmadaClient
 
 from armada_hooks.testing import LocalArmada, job_request_item
@@ -417,6 +424,21 @@ def test_reset_rpc_counts_zeroes_every_counter(local_armada, local_armada_client
     assert local_armada.rpc_count("GetJobStatus") == 0
     local_armada_client.get_job_status(["x"])
     assert local_armada.rpc_counts() == {"GetJobStatus": 1}
+
+
+def test_calls_naming_one_job_are_also_counted_per_job(local_armada, local_armada_client):
+    first, second = finished_job(local_armada, local_armada_client), submit(local_armada_client)
+    local_armada.reset_rpc_counts()
+    logs = binoculars_pb2_grpc.BinocularsStub(local_armada.channel()).Logs
+    for job_id in (first, first, second):
+        outcome(logs, binoculars_pb2.LogRequest(job_id=job_id, pod_namespace="default"))
+    local_armada_client.get_job_status([first, second])  # names many jobs: not per job
+
+    assert local_armada.rpc_counts_by_job("Logs") == {first: 2, second: 1}
+    assert local_armada.rpc_counts_by_job("binoculars.Binoculars/Logs") == {first: 2, second: 1}
+    assert local_armada.rpc_counts_by_job("GetJobStatus") == {}
+    local_armada.reset_rpc_counts()
+    assert local_armada.rpc_counts_by_job("Logs") == {}
 
 
 def test_counts_survive_a_restart(local_armada, local_armada_client):

@@ -194,3 +194,33 @@ async def test_logs_stream_into_the_trigger_log(local_armada, local_armada_conne
     assert positions == sorted(positions)
     assert all(out.count(line) == 1 for line in lines)
     assert "trigger-secret-token" not in out
+
+
+async def test_log_streaming_triggers_share_the_loops_hook_and_leave_it_open(
+    local_armada, local_armada_connection, monkeypatch, capfd
+):
+    from armada_hooks.hooks.armada import ArmadaHook
+
+    built: list[ArmadaHook] = []
+    init = ArmadaHook.__init__
+
+    def counting_init(self: ArmadaHook, *args: object, **kwargs: object) -> None:
+        built.append(self)
+        init(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ArmadaHook, "__init__", counting_init)
+    logs = {"armada-hooks/runtime": "20s", "armada-hooks/log-lines": "3"}
+
+    def streaming(job_id: str) -> ArmadaJobTrigger:
+        return ArmadaJobTrigger(job_id, poll_interval=0.1, fetch_logs=True, log_interval=0.2)
+
+    together = [submit(local_armada, **logs) for _ in range(3)]
+    payloads = await asyncio.gather(*(first_event(streaming(j)) for j in together))
+    after = submit(local_armada, **logs)  # the first waits are over: the hook still works
+    payloads.append(await first_event(streaming(after)))
+
+    assert [p["state"] for p in payloads] == ["SUCCEEDED"] * 4
+    assert len(built) == 1  # the loop's shared hook: one connection lookup, one channel each
+    out = capfd.readouterr().out
+    for job_id in [*together, after]:
+        assert all(out.count(f"[{job_id}] line {i} of 3") == 1 for i in (1, 2, 3)), job_id

@@ -1,4 +1,4 @@
-"""The ``armada-hooks`` command: run a local Armada, or the demo."""
+"""The ``armada-hooks`` command: run a local Armada, look inside any Armada, run the demo."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from armada_hooks.defaults import DEFAULT_CONN_ID
+from armada_hooks.defaults import DEFAULT_CONN_ID, DEFAULT_RPC_TIMEOUT
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -20,6 +20,25 @@ if TYPE_CHECKING:
 
 TOKEN_ENV = "ARMADA_HOOKS_LOCAL_TOKEN"
 ENV = f"AIRFLOW_CONN_{DEFAULT_CONN_ID.upper()}"
+NO_JOB_SET_LISTING = (
+    "--job-set is required: Armada has no call that lists a queue's job sets "
+    "(only the local Armada answers that)"
+)
+
+
+class UsageError(Exception):
+    """A command-line value the command cannot use; the message says which and why."""
+
+
+def _read_token(path: Path) -> str:
+    """The bearer token in ``path`` (surrounding whitespace removed); never echoed."""
+    try:
+        token = path.read_text().strip()
+    except OSError as exc:
+        raise UsageError(f"cannot read token file {path}: {exc.strerror}") from exc
+    if not token:
+        raise UsageError(f"token file {path} is empty")
+    return token
 
 
 def _local_armada_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -87,10 +106,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     token = os.environ.get(TOKEN_ENV) or None
     if args.token_file is not None:
-        token = args.token_file.read_text().strip() or None
-        if token is None:
-            print(f"error: token file {args.token_file} is empty", file=sys.stderr)
-            return 2
+        token = _read_token(args.token_file)
     tls, paths = None, {}
     if args.tls_dir is not None:
         pki = make_test_pki()
@@ -148,11 +164,92 @@ def _connection_lines(
     return lines
 
 
+def _jobs_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "jobs",
+        help="list a job set's jobs, states and events (any Armada, the local one included)",
+        description="Replay a job set's events, then show each job's state, its events and "
+        "why it failed; --watch then prints new events until interrupted. Armada has no "
+        "call that lists a queue's jobs, so name the job set; the local Armada also lists "
+        "a queue's job sets when --job-set is left out.",
+    )
+    p.add_argument("--target", required=True, metavar="HOST:PORT", help="Armada's gRPC address")
+    p.add_argument("--queue", required=True, help="the job set's queue")
+    p.add_argument("--job-set", help="the job set to list (left out: list the job sets)")
+    p.add_argument("--watch", action="store_true", help="then print new events until Ctrl-C")
+    p.add_argument("--tls", action="store_true", help="connect with TLS (system CA roots)")
+    p.add_argument("--ca-cert", type=Path, help="PEM file of the server's CA (implies --tls)")
+    p.add_argument(
+        "--token-file", type=Path, help="file holding the bearer token (never pass it on argv)"
+    )
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    import grpc
+    from armada_client.client import ArmadaClient
+
+    from armada_hooks import jobs_view
+    from armada_hooks.channels import ChannelSpec, open_channel
+    from armada_hooks.rpc import describe_failure
+    from armada_hooks.testing.job_sets import list_job_sets
+
+    if args.watch and args.job_set is None:
+        raise UsageError("--watch needs --job-set: it follows one job set's events")
+    ca_cert = None
+    if args.ca_cert is not None:
+        try:
+            ca_cert = args.ca_cert.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read CA certificate {args.ca_cert}: {exc.strerror}") from exc
+    spec = ChannelSpec(
+        target=args.target,
+        tls=args.tls or ca_cert is not None,
+        ca_cert=ca_cert,
+        token=_read_token(args.token_file) if args.token_file is not None else None,
+        deadline=DEFAULT_RPC_TIMEOUT,
+    )
+    channel = open_channel(spec)
+    try:
+        if args.job_set is None:
+            try:
+                job_sets = list_job_sets(channel, args.queue)
+            except grpc.RpcError as exc:
+                if exc.code() is grpc.StatusCode.UNIMPLEMENTED:
+                    raise UsageError(NO_JOB_SET_LISTING) from exc
+                raise
+            _print(jobs_view.render_job_sets(args.queue, job_sets))
+            return 0
+        client = ArmadaClient(channel)
+        view = jobs_view.read_job_set(client, args.queue, args.job_set, missing_ok=args.watch)
+        _print(jobs_view.render_job_set(view))
+        if args.watch:
+            # Ctrl-C ends the watch even where SIGINT came in ignored (a background job).
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            jobs_view.follow(client, view, lambda line: _print([line]))
+        return 0
+    except grpc.RpcError as exc:
+        print(
+            f"error: {' '.join(describe_failure(exc).split())} (Armada at {args.target})",
+            file=sys.stderr,
+        )
+        return 1
+    except KeyboardInterrupt:
+        return 0 if args.watch else 130
+    finally:
+        channel.close()
+
+
+def _print(lines: list[str]) -> None:
+    for line in lines:
+        print(line, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``armada-hooks`` console script."""
     parser = argparse.ArgumentParser(prog="armada-hooks", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _local_armada_parser(sub)
+    _jobs_parser(sub)
     demo = sub.add_parser("demo", help="run the example DAG against an embedded local Armada")
     demo.add_argument("--time-scale", type=float, default=10.0, help="job-seconds per real second")
     demo.add_argument(
@@ -162,8 +259,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the DAG to run (default: example_dags/armada_example.py)",
     )
     args = parser.parse_args(argv)
-    if args.command == "local-armada":
-        return _serve(args)
+    if args.command in ("local-armada", "jobs"):
+        try:
+            return _serve(args) if args.command == "local-armada" else _jobs(args)
+        except UsageError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     # Quiet Airflow's own INFO logs (read when Airflow is first imported): the demo prints
     # its own progress, container log lines included.
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")

@@ -1,19 +1,26 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent import futures
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
+from armada_client.armada import event_pb2_grpc, job_pb2_grpc
 from armada_client.client import ArmadaClient
 
 from armada_hooks.channels import ChannelSpec, open_channel
+from armada_hooks.cli import main
 from armada_hooks.states import JobState
 from armada_hooks.testing import job_request_item
 
@@ -230,3 +237,230 @@ def test_local_armada_prints_a_complete_connection_that_streams_logs(monkeypatch
                     "SUCCEEDED"
                 )
                 assert fetcher.lines_logged == 3  # logs work with what it printed
+
+
+# -- armada-hooks jobs --------------------------------------------------------------------
+
+OOM = {"armada-hooks/outcome": "failed", "armada-hooks/failure-reason": "OOMKilled: 64Mi"}
+ALL_KINDS = "submitted queued leased pending running"
+
+
+def wait_for(client: ArmadaClient, wanted: dict[str, JobState], timeout: float = 30) -> None:
+    """Poll GetJobStatus until every job is in its wanted state."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = client.get_job_status(list(wanted)).job_states
+        if all(states.get(j) == s.value for j, s in wanted.items()):
+            return
+        assert time.monotonic() < deadline, f"jobs not in {wanted}: {dict(states)}"
+        time.sleep(0.05)
+
+
+def submit(client: ArmadaClient, job_set: str, *annotations: dict[str, str]) -> list[str]:
+    items = [job_request_item(annotations=a) for a in annotations]
+    return [i.job_id for i in client.submit_jobs("q", job_set, items).job_response_items]
+
+
+def jobs(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run `armada-hooks jobs ARGS` in this process: its exit code, stdout and stderr."""
+    code = main(["jobs", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def armada_with_jobs() -> Iterator[tuple[str, dict[str, str]]]:
+    """A local-armada process whose job set `mixed` holds a succeeded, a failed and a
+    running job, and whose job set `other` holds one succeeded job."""
+    with serve("--queue", "q", "--time-scale", "50") as (target, _):
+        client = ArmadaClient(grpc.insecure_channel(target))
+        done, failed, running = submit(
+            client, "mixed", {"armada-hooks/runtime": "0"}, OOM, {"armada-hooks/runtime": "1h"}
+        )
+        (other,) = submit(client, "other", {"armada-hooks/runtime": "0"})
+        wanted = {done: JobState.SUCCEEDED, failed: JobState.FAILED, other: JobState.SUCCEEDED}
+        wait_for(client, {**wanted, running: JobState.RUNNING})
+        yield target, {"done": done, "failed": failed, "running": running}
+
+
+def test_jobs_lists_a_job_sets_jobs_states_events_and_failure_reason(
+    armada_with_jobs, capsys
+) -> None:
+    target, ids = armada_with_jobs
+    code, out, err = jobs(capsys, "--target", target, "--queue", "q", "--job-set", "mixed")
+
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == "job set 'mixed' in queue 'q': 3 jobs, 17 events"
+    assert lines[1].split() == ["JOB", "ID", "STATE", "LAST", "EVENT", "AT", "(UTC)", "EVENTS"]
+    when = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}"
+    expected = [
+        rf"{ids['done']}  SUCCEEDED  succeeded   {when}  6: {ALL_KINDS} succeeded",
+        rf"{ids['failed']}  FAILED     failed      {when}  6: {ALL_KINDS} failed",
+        r"    reason: OOMKilled: 64Mi",
+        rf"{ids['running']}  RUNNING    running     {when}  5: {ALL_KINDS}",
+    ]
+    assert len(lines) == 2 + len(expected), out
+    for pattern, line in zip(expected, lines[2:], strict=True):
+        assert re.fullmatch(pattern, line), (pattern, line)
+
+
+def test_jobs_without_a_job_set_lists_the_local_armadas_job_sets(armada_with_jobs, capsys):
+    target, _ = armada_with_jobs
+    code, out, err = jobs(capsys, "--target", target, "--queue", "q")
+
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "queue 'q': 2 job sets",
+        "JOB SET  JOBS  STATES",
+        "mixed    3     FAILED 1, RUNNING 1, SUCCEEDED 1",
+        "other    1     SUCCEEDED 1",
+        "(--job-set S lists a set's jobs)",
+    ]
+
+
+def test_jobs_prints_the_servers_own_error_for_an_unknown_queue_or_job_set(
+    armada_with_jobs, capsys
+) -> None:
+    target, _ = armada_with_jobs
+    # As a command: one line on stderr, exit code 1, no traceback.
+    result = subprocess.run(
+        [SCRIPT, "jobs", "--target", target, "--queue", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.startswith('error: PERMISSION_DENIED: could not find queue "nope"')
+    assert result.stderr.count("\n") == 1, result.stderr
+
+    code, out, err = jobs(capsys, "--target", target, "--queue", "nope", "--job-set", "mixed")
+    assert (code, out) == (1, "")
+    assert err == (
+        f"error: NOT_FOUND: [GetJobSetEvents] Queue nope does not exist (Armada at {target})\n"
+    )
+    code, out, err = jobs(capsys, "--target", target, "--queue", "q", "--job-set", "typo")
+    assert (code, out) == (1, "")
+    assert "NOT_FOUND: [GetJobSetEvents] Jobset typo for queue q does not exist" in err
+
+
+def read_until(
+    lines: queue.Queue[str], done: Callable[[str], bool], timeout: float = 60
+) -> list[str]:
+    """Lines from ``lines`` up to and including the first where ``done``."""
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while not seen or not done(seen[-1]):
+        try:
+            seen.append(lines.get(timeout=max(0.0, deadline - time.monotonic())))
+        except queue.Empty:
+            pytest.fail(f"no such line within {timeout}s; got {seen}")
+    return seen
+
+
+def test_jobs_watch_prints_new_events_as_a_job_progresses_and_exits_0_on_sigint(
+    armada_with_jobs,
+) -> None:
+    target, _ = armada_with_jobs
+    client = ArmadaClient(grpc.insecure_channel(target))
+    (before,) = submit(client, "watched", {"armada-hooks/runtime": "0"})
+    wait_for(client, {before: JobState.SUCCEEDED})
+    proc = subprocess.Popen(
+        [SCRIPT, "jobs", "--target", target, "--queue", "q", "--job-set", "watched", "--watch"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    assert proc.stdout is not None
+    stdout = proc.stdout
+    threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
+    try:
+        listing = read_until(lines, lambda line: line.startswith(before))
+        assert listing[0] == "job set 'watched' in queue 'q': 1 job, 6 events\n"
+        (after,) = submit(client, "watched", {"armada-hooks/runtime": "2"})
+        watched = read_until(lines, lambda line: "succeeded" in line)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+
+    assert proc.returncode == 0, err
+    assert err == ""
+    assert all(f"  {after}  " in line for line in watched)  # nothing replayed twice
+    kinds = [line.split(f"  {after}  ")[1].strip() for line in watched]
+    assert kinds == [
+        "submitted -> SUBMITTED",
+        "queued -> QUEUED",
+        "leased -> LEASED",
+        "pending -> PENDING",
+        "running -> RUNNING",
+        "succeeded -> SUCCEEDED",
+    ]
+
+
+def test_jobs_without_a_job_set_on_a_real_armada_api_says_the_job_set_is_required(
+    capsys,
+) -> None:
+    # A server with only Armada's own Event and Jobs services (armada_client's generated
+    # servicers, which answer UNIMPLEMENTED): ListJobSets is unknown to it, as to Armada.
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    event_pb2_grpc.add_EventServicer_to_server(event_pb2_grpc.EventServicer(), server)
+    job_pb2_grpc.add_JobsServicer_to_server(job_pb2_grpc.JobsServicer(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        target = f"127.0.0.1:{port}"
+        code, out, err = jobs(capsys, "--target", target, "--queue", "q")
+        assert (code, out) == (2, "")
+        assert err == (
+            "error: --job-set is required: Armada has no call that lists a queue's job sets "
+            "(only the local Armada answers that)\n"
+        )
+        code, out, err = jobs(capsys, "--target", target, "--queue", "q", "--job-set", "s")
+        assert (code, out) == (1, "")
+        assert err.startswith("error: UNIMPLEMENTED: ")
+    finally:
+        server.stop(None)
+
+
+def test_jobs_reads_a_token_protected_tls_armada_with_token_file_and_ca_cert(
+    tmp_path: Path, capsys
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("jobs-s3cret\n")
+    outputs: list[str] = []
+
+    def printed(*args: Any) -> tuple[int, str, str]:
+        code, out, err = jobs(*args)
+        outputs.extend((out, err))
+        return code, out, err
+
+    tls = tmp_path / "tls"
+    args = ("--queue", "q", "--time-scale", "50", "--token-file", str(token_file))
+    with serve(*args, "--tls-dir", str(tls)) as (target, _):
+        ca = (tls / "ca_cert.pem").read_bytes()
+        spec = ChannelSpec(target=target, tls=True, ca_cert=ca, token="jobs-s3cret")
+        client = ArmadaClient(open_channel(spec))
+        (job_id,) = submit(client, "secured", {"armada-hooks/runtime": "0"})
+        wait_for(client, {job_id: JobState.SUCCEEDED})
+        common = ("--target", target, "--queue", "q", "--ca-cert", str(tls / "ca_cert.pem"))
+
+        code, out, err = jobs(
+            capsys, *common, "--job-set", "secured", "--token-file", str(token_file)
+        )
+        assert (code, err) == (0, "")
+        assert re.search(rf"^{job_id}  SUCCEEDED  ", out, re.M), out
+        code, out, err = printed(capsys, *common, "--token-file", str(token_file))
+        assert (code, err) == (0, "")
+        assert "secured  1     SUCCEEDED 1" in out
+
+        code, out, err = printed(capsys, *common, "--job-set", "secured")
+        assert (code, out) == (1, "")
+        assert err.startswith("error: UNAUTHENTICATED: Request could not be authenticated")
+        code, out, err = printed(capsys, *common, "--token-file", str(tmp_path / "missing"))
+        assert (code, out) == (2, "")
+        assert (
+            err
+            == f"error: cannot read token file {tmp_path / 'missing'}: No such file or directory\n"
+        )
+    assert "jobs-s3cret" not in "".join(outputs)

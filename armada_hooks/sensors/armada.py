@@ -100,12 +100,18 @@ class ArmadaJobSensor(BaseSensorOperator):
         )
 
     def poke(self, context: Context) -> PokeReturnValue:
-        """One look at the job: done in a target state, raise if it can never get there."""
+        """One look at the job, its state logged: done in a target state, raise if never."""
         job_id = self._resolve()
         if job_id is None:
             self.log.info("No Armada job with URI %s yet", self.external_job_uri)
             return PokeReturnValue(is_done=False)
         description = self.hook.get_job_description(job_id)
+        self.log.info(
+            "Armada job %s is %s; waiting for %s",
+            job_id,
+            description.state.name,
+            sorted(s.name for s in self.target_states),
+        )
         return PokeReturnValue(is_done=self._verdict(description), xcom_value=description.to_dict())
 
     def _verdict(self, description: JobDescription) -> bool:

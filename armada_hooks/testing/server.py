@@ -32,6 +32,7 @@ from armada_hooks.testing.core import Core, Settings
 from armada_hooks.testing.event_service import EventService
 from armada_hooks.testing.faults import Faults
 from armada_hooks.testing.gate import Gate, RpcCounter
+from armada_hooks.testing.job_sets import JobSetsService, add_to_server
 from armada_hooks.testing.jobs_service import JobsService
 from armada_hooks.testing.lifecycle import Lifecycle
 from armada_hooks.testing.queue_service import QueueService
@@ -78,6 +79,8 @@ class JobSnapshot:
 class Services:
     """One engine (store, lifecycle, settings, faults) and Armada's services over it.
 
+    Plus ``job_sets``: the local Armada's own ListJobSets (see :mod:`.job_sets`).
+
     The gRPC server registers these; :class:`~.memory.InMemoryArmada` calls them in-process.
     """
 
@@ -87,6 +90,7 @@ class Services:
     jobs: JobsService
     events: EventService
     binoculars: BinocularsService
+    job_sets: JobSetsService
 
     @classmethod
     def build(
@@ -112,6 +116,7 @@ class Services:
             JobsService(core),
             EventService(core),
             BinocularsService(core),
+            JobSetsService(core),
         )
 
     def register(self, server: object) -> None:
@@ -124,6 +129,7 @@ class Services:
             (binoculars_pb2_grpc.add_BinocularsServicer_to_server, self.binoculars),
         ):
             add(servicer, server)  # type: ignore[no-untyped-call]
+        add_to_server(self.job_sets, server)  # type: ignore[arg-type]
 
 
 def _snapshot(job: JobRecord) -> JobSnapshot:
@@ -147,9 +153,10 @@ def _snapshot(job: JobRecord) -> JobSnapshot:
 class LocalArmada:
     """A local Armada: Armada's gRPC API on ``127.0.0.1`` (port 0 by default).
 
-    Submit, QueueService, Jobs, Event and Binoculars over real gRPC, with simulated (or
-    real-subprocess) job lifecycles, fault injection, RPC counters, bearer-token auth,
-    TLS and SQLite persistence.
+    Submit, QueueService, Jobs, Event and Binoculars over real gRPC (and ListJobSets, a
+    call of its own: :mod:`.job_sets`), with simulated (or real-subprocess) job
+    lifecycles, fault injection, RPC counters, bearer-token auth, TLS and SQLite
+    persistence.
 
     >>> with LocalArmada(queues=["default"], time_scale=10) as armada:
     ...     client = armada.client()

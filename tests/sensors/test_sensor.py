@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import structlog.testing
 from airflow.models.taskreschedule import TaskReschedule
 from airflow.models.xcom import XComModel
 from airflow.sdk import DAG
@@ -497,3 +498,33 @@ def test_timeout_fails_or_skips_a_sensor_waiting_on_a_long_job_in_poke_and_resch
         assert isinstance(failures[task_id], AirflowSensorTimeout), failures[task_id]
     assert elapsed < 120  # four 2-second timeouts, not the job's hour
     assert local_armada.job(long_job).state is JobState.RUNNING  # a sensor never cancels
+
+
+# -- logging ----------------------------------------------------------------------------
+
+
+def test_each_poke_logs_the_jobs_state_and_the_states_it_waits_for(
+    request, local_armada, local_armada_connection, tmp_path
+) -> None:
+    gate = tmp_path / "logged.gate"
+    job_id = submit(local_armada, gated_job(gate))
+    running(local_armada, job_id)
+    seen: dict[str, JobState] = {}
+    with dag_for(request) as dag:
+        ArmadaJobSensor(
+            task_id="logged",
+            job_id=job_id,
+            poke_interval=POKE,
+            on_execute_callback=release_on_start(local_armada, job_id, gate, seen),
+        )
+    with structlog.testing.capture_logs() as logs:
+        dag_run = run_dag(dag)
+
+    assert states(dag_run) == {"logged": SUCCESS}
+    pokes = [e for e in logs if str(e.get("event", "")).startswith(f"Armada job {job_id} is")]
+    assert {e["log_level"] for e in pokes} == {"info"}
+    lines = [str(e["event"]) for e in pokes]
+    waiting = f"Armada job {job_id} is RUNNING; waiting for ['SUCCEEDED']"
+    assert len(lines) >= 2, lines
+    assert set(lines[:-1]) == {waiting}  # one line per poke while it runs ...
+    assert lines[-1] == f"Armada job {job_id} is SUCCEEDED; waiting for ['SUCCEEDED']"

@@ -55,7 +55,7 @@ CHECKOUT_LINKS = ("bench", "example_dags")
 COMMAND_TIMEOUT = 120.0  # seconds for one console block or pytest block
 SERVER_START_TIMEOUT = 60.0
 
-FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})\s*(?P<info>.*)$")
+FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})\s*(?P<info>.*)$")
 MARKER = re.compile(r"^<!--\s*(?P<name>[a-z-]+)\s*(?::\s*(?P<arg>.*?))?\s*-->$")
 MARKERS = {"not-runnable", "runnable", "output", "file", "pytest"}
 CODE_DIRECTIVES = {"code-block", "code", "sourcecode", "code-cell"}
@@ -97,9 +97,9 @@ def parse_blocks(page: Path) -> list[Block]:
         if not opening:
             i += 1
             continue
-        fence, info = opening["fence"], opening["info"].strip()
+        indent, fence, info = opening["indent"], opening["fence"], opening["info"].strip()
         end = i + 1
-        while end < len(lines) and not lines[end].startswith(fence[0] * len(fence)):
+        while end < len(lines) and not lines[end].strip().startswith(fence[0] * len(fence)):
             end += 1
         if end == len(lines):
             raise DocsError(f"{_relative(page)}:{i + 1}: the code block is never closed")
@@ -111,7 +111,7 @@ def parse_blocks(page: Path) -> list[Block]:
             )
         if not directive:
             name, arg = _marker(page, lines, i)
-            code = "\n".join(lines[i + 1 : end]) + "\n"
+            code = "\n".join(line.removeprefix(indent) for line in lines[i + 1 : end]) + "\n"
             blocks.append(Block(page, i + 1, info.split()[0] if info else "", code, name, arg))
         i = end + 1
     return blocks
@@ -302,7 +302,7 @@ class PageRunner:
         module.__file__ = str(block.page)
         code = compile("\n" * block.line + block.code, str(block.page), "exec")
         stdout = io.StringIO()
-        with self._environment(), _chdir(self.workdir):
+        with self._environment(), contextlib.chdir(self.workdir):
             sys.modules[name] = module
             try:
                 with contextlib.redirect_stdout(stdout):
@@ -381,16 +381,6 @@ class PageRunner:
             os.environ.update(saved)
 
 
-@contextlib.contextmanager
-def _chdir(path: Path) -> Iterator[None]:
-    before = Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(before)
-
-
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -436,6 +426,8 @@ def test_a_failing_block_is_reported_with_its_page_and_line(tmp_path, local_arma
 def test_blocks_must_run_or_say_why_not(tmp_path, local_armada_factory):
     with pytest.raises(DocsError, match=r"page.md:1: a ```json block must run or be marked"):
         _run_text(tmp_path, local_armada_factory, '```json\n{"a": 1}\n```\n')
+    with pytest.raises(DocsError, match=r"page.md:3: a ```json block must run"):
+        _run_text(tmp_path, local_armada_factory, "1. in a list:\n\n   ```json\n   {}\n   ```\n")
     with pytest.raises(DocsError, match="say why the block is not runnable"):
         _run_text(tmp_path, local_armada_factory, "<!-- not-runnable -->\n```json\n{}\n```\n")
     skipped = "<!-- not-runnable: needs a real cluster -->\n```console\n$ kubectl get pods\n```\n"

@@ -16,7 +16,7 @@ export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN := sqlite:///$(CURDIR)/.airflow/airfl
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup demo test lint typecheck pytest bench clean
+.PHONY: setup demo test lint typecheck docs pytest bench clean
 
 setup: $(VENV)/.synced $(AIRFLOW_HOME)/.migrated
 
@@ -43,10 +43,15 @@ lint: $(VENV)/.synced
 typecheck: $(VENV)/.synced
 	$(BIN)/mypy
 
+# The user docs (docs/, Sphinx + MyST) into docs/_build/html; any warning fails the build.
+# -E: a fresh environment each time, so that no page's warnings hide in a cache.
+docs: $(VENV)/.synced
+	$(BIN)/sphinx-build -E -W --keep-going -q -b html docs docs/_build/html
+
 pytest: setup
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+test: lint typecheck docs pytest
 
 # Benchmarks: our env plus matplotlib, and a separate env for Armada's own operator
 # (armada-airflow pins Airflow < 3.3, so it cannot share ours).
@@ -68,4 +73,4 @@ bench: setup $(VENV)/.bench-synced $(BENCH_ENV)/.installed
 	$(BIN)/python bench/waiting.py --logs
 
 clean:
-	rm -rf $(TOOLS) $(VENV) $(AIRFLOW_HOME) .bench .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(TOOLS) $(VENV) $(AIRFLOW_HOME) .bench docs/_build .pytest_cache .mypy_cache .ruff_cache

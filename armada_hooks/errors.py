@@ -1,8 +1,8 @@
 """Typed exceptions: what went wrong, whether a retry can help, and what to fix.
 
 Everything derives from :class:`ArmadaError` (an ``AirflowException``: Airflow retries
-the task). :class:`ArmadaFatalError` subclasses are also ``AirflowFailException``s: the
-task fails at once, because retrying an invalid spec, a rejected job or a refused
+the task). :class:`ArmadaFatalError` subclasses also derive from ``AirflowFailException``:
+the task fails at once, because retrying an invalid spec, a rejected job or a refused
 credential cannot succeed. Every exception pickles with its fields intact.
 """
 

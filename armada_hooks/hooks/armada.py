@@ -441,11 +441,15 @@ class ArmadaHook(BaseHook):
         ``queue`` and ``job_set_id`` are known).
         """
         poll = self._poll(job_id, match_states, **options)
+        return self._waited(poll, options.get("poll_interval"))
+
+    def _waited(self, poll: PolledWait, interval: float | None, quiet: bool = False) -> JobState:
+        """:meth:`_wait`, cancelling a lost job (``quiet``: the caller logs the end)."""
         try:
-            return self._wait(poll, options.get("poll_interval"))
+            return self._wait(poll, interval, quiet)
         except JobLost as lost:
             if lost.target:
-                self.cancel_job(*lost.target, job_id)
+                self.cancel_job(*lost.target, poll.job_id)
             raise lost.error from None
 
     def _wait(self, poll: PolledWait, poll_interval: float | None, quiet: bool = False) -> JobState:
@@ -485,18 +489,14 @@ class ArmadaHook(BaseHook):
         lines are written before the line saying how the job ended. Returns the final
         state; call :meth:`check_job_success` to turn failure into an exception.
         """
-        where: WaitWhere = {"queue": queue, "job_set_id": job_set_id}
-        self.poll_for_job_running(job_id, delay, **where)
+        where = {"queue": queue, "job_set_id": job_set_id}
+        state = self._waited(self._poll(job_id, RUNNING_STATES, **where), delay, quiet=True)
         if log_fetcher is not None:
             log_fetcher.start()
         try:
-            end = self._poll(job_id, TERMINAL_STATES, **where)
-            try:
-                state = self._wait(end, delay, quiet=True)
-            except JobLost as lost:
-                if lost.target:
-                    self.cancel_job(*lost.target, job_id)
-                raise lost.error from None
+            if state not in TERMINAL_STATES:
+                end = self._poll(job_id, TERMINAL_STATES, **where)
+                state = self._waited(end, delay, quiet=True)
         finally:
             if log_fetcher is not None:
                 log_fetcher.stop()  # drains the last lines

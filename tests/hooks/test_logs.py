@@ -698,3 +698,19 @@ def test_wait_for_job_logs_the_last_lines_before_saying_the_job_ended(local_arma
     ended = messages.index(f"Armada job {job_id} is SUCCEEDED")
     assert messages.index("the very last line") < ended
     assert messages.count(f"Armada job {job_id} is SUCCEEDED") == 1
+
+
+@pytest.mark.local_armada(time_scale=TIME_SCALE)
+def test_a_job_that_ended_before_any_poll_saw_it_run_still_logs_its_lines_first(
+    local_armada, monkeypatch
+):
+    hook = make_hook(connect(monkeypatch, local_armada))
+    job_id = hook.submit_job("default", JOB_SET, simulated(3, "0"))
+    local_armada.wait_for_state(job_id, timeout=15)  # over before the first poll
+    with structlog.testing.capture_logs() as events:
+        fetcher = hook.log_fetcher(job_id, interval=30)
+        assert hook.wait_for_job(job_id, delay=0.05, log_fetcher=fetcher) is JobState.SUCCEEDED
+    messages = [str(e.get("event")) for e in events]
+    ended = messages.index(f"Armada job {job_id} is SUCCEEDED")
+    assert [m for m in messages[:ended] if m.startswith(f"[{job_id}]")] == generated(job_id, 3)
+    assert messages.count(f"Armada job {job_id} is SUCCEEDED") == 1

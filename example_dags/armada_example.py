@@ -41,6 +41,9 @@ TRAIN_SCRIPT = (
     "    time.sleep(0.3)\n"
 )
 
+# A scripted job on the local Armada writes one log line (its default is three).
+LOG_LINES = "armada-hooks/log-lines"
+
 # What each task must end as: `make demo` checks the run against this.
 EXPECTED = {
     "fan_out": ("success", 1),
@@ -58,7 +61,7 @@ def job(command: list[str], cpu: str = "100m", limit: str | None = None, **annot
     return {
         "namespace": "default",
         "priority": 1.0,
-        "annotations": annotations,
+        "annotations": {LOG_LINES: "1", **annotations},
         "podSpec": {
             "restartPolicy": "Never",
             "containers": [
@@ -149,7 +152,10 @@ with DAG(
         job_request={
             "apiVersion": "v1",
             "kind": "Pod",
-            "metadata": {"labels": {"team": "ml"}, "annotations": {"armada-hooks/runtime": "2s"}},
+            "metadata": {
+                "labels": {"team": "ml"},
+                "annotations": {"armada-hooks/runtime": "2s", LOG_LINES: "1"},
+            },
             "spec": {
                 "restartPolicy": "Never",
                 "containers": [

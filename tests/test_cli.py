@@ -195,11 +195,69 @@ def test_demo_command_runs_the_example_dag_and_passes() -> None:
     assert "demo passed" in out
     assert "<-- expected" not in out
     for task in ("fan_out[0]", "fan_out[2]", "train", "flaky", "watch_external", "bad_spec"):
-        assert re.search(rf"^{re.escape(task)}\s+(success|failed)\s+\d", out, re.M), task
+        assert re.search(rf"^{re.escape(task)}\s+(success|failed \(intended\))\s+\d", out, re.M), (
+            task
+        )
     assert re.search(r"^flaky\s+success\s+2\s", out, re.M)  # resubmitted on its retry
-    assert re.search(r"^bad_spec\s+failed\s+1\s", out, re.M)  # no retry for a bad spec
+    assert re.search(r"^bad_spec\s+failed \(intended\)\s+1\s", out, re.M)  # no retry
     assert "epoch 4: loss 0.200" in out  # the real process's log, streamed
     assert "http://localhost:8089/jobs/" in out
+    # Readable: each intended failure one line, no error records, no noise, ~80 lines.
+    assert "task bad_spec failed as intended: ArmadaJobSpecError: " in out
+    assert "task flaky failed as intended: ArmadaJobFailedError: " in out
+    for noise in ("Traceback", "[error", "[warning", "XCom not found", "No tasks to run"):
+        assert noise not in out + result.stderr, noise
+    assert "9 of 9 tasks ended as intended; failures intended: bad_spec, flaky" in out
+    assert len(out.splitlines()) <= 90, out
+
+
+UNINTENDED_DAG = """
+from datetime import datetime
+
+from airflow.sdk import DAG
+
+from armada_hooks.operators.armada import ArmadaOperator
+
+QUEUE, EXTERNAL_JOB_SET, EXTERNAL_JOB_URI = "demo", "nightly", "demo://nightly"
+EXPECTED = {"meant_to_fail": ("failed", 1), "meant_to_pass": ("success", 1)}
+BAD = {
+    "podSpec": {
+        "containers": [
+            {
+                "name": "main",
+                "resources": {
+                    "requests": {"cpu": {"string": "1"}},
+                    "limits": {"cpu": {"string": "2"}},
+                },
+            }
+        ]
+    }
+}
+
+with DAG("unintended", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+    for task_id in EXPECTED:
+        ArmadaOperator(task_id=task_id, armada_queue=QUEUE, job_request=BAD)
+"""
+
+
+def test_demo_shows_an_unintended_failure_in_full(tmp_path: Path) -> None:
+    dag_file = tmp_path / "unintended.py"
+    dag_file.write_text(UNINTENDED_DAG)
+    result = subprocess.run(
+        [SCRIPT, "demo", "--dag-file", str(dag_file), "--time-scale", "50"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = result.stdout
+    assert result.returncode == 1, out[-3000:] + result.stderr[-3000:]
+    assert "task meant_to_fail failed as intended: ArmadaJobSpecError: " in out
+    assert "meant_to_pass failed as intended" not in out
+    assert out.count("Traceback (most recent call last)") == 1, out  # meant_to_pass's
+    assert "[error    ] Task failed with exception" in out
+    assert re.search(r"^meant_to_pass\s+failed\s+1 .*<-- expected success after 1 tries", out, re.M)
+    assert "demo FAILED" in out
+    assert "1 of 2 tasks ended as intended; failures intended: meant_to_fail" in out
 
 
 def test_demo_says_where_the_dag_file_should_be(tmp_path: Path) -> None:

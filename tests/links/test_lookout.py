@@ -126,3 +126,36 @@ def test_the_lookout_link_opens_the_tasks_job_and_is_empty_without_a_lookout_url
         link = f"{LOOKOUT}/jobs/{job_id}" if task_id.startswith("with_") else ""
         assert xcom(dag_run, task_id, LookoutLink().xcom_key) == link, task_id
         assert api_links(dag_run, task_id) == {"Lookout": link}, task_id
+
+
+@pytest.mark.local_armada(time_scale=20)
+def test_a_task_without_a_record_has_an_empty_link_and_asks_for_no_record(
+    request, local_armada, monkeypatch, capfd
+) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ARMADA_LOOKOUT", local_armada.airflow_connection(lookout_url=LOOKOUT)
+    )
+    unequal = job_request_item()
+    unequal.pod_spec.containers[0].resources.limits["cpu"].string = "2"
+    dag_id = "lookout_" + re.sub(r"\W", "_", request.node.name)
+    with DAG(dag_id, schedule=None, start_date=datetime(2024, 1, 1), catchup=False) as dag:
+        ArmadaOperator(  # fails before submitting: the spec Armada would refuse
+            task_id="bad_spec", armada_queue="default", job_request=unequal, retries=0
+        )
+        ArmadaOperator(  # submits, but records nothing
+            task_id="no_record",
+            armada_queue="default",
+            job_request=job_request_item(),
+            armada_conn_id="armada_lookout",
+            do_xcom_push=False,
+            poll_interval=0.2,
+        )
+    dag_run = run_dag(dag)
+
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    assert states == {"bad_spec": TaskInstanceState.FAILED, "no_record": TaskInstanceState.SUCCESS}
+    for task_id in states:
+        assert xcom(dag_run, task_id, XCOM_KEY) is None, task_id
+        assert xcom(dag_run, task_id, LookoutLink().xcom_key) == "", task_id
+        assert api_links(dag_run, task_id) == {"Lookout": ""}, task_id
+    assert "XCom not found" not in "".join(capfd.readouterr())  # Task SDK's error on a miss

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from armada_hooks.defaults import DEFAULT_CONN_ID, DEFAULT_RPC_TIMEOUT
+from armada_hooks.defaults import DEFAULT_CONN_ENV, DEFAULT_RPC_TIMEOUT
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from armada_hooks.testing import LocalArmada
 
 TOKEN_ENV = "ARMADA_HOOKS_LOCAL_TOKEN"
-ENV = f"AIRFLOW_CONN_{DEFAULT_CONN_ID.upper()}"
+ENV = DEFAULT_CONN_ENV
 NO_JOB_SET_LISTING = (
     "--job-set is required: Armada has no call that lists a queue's job sets "
     "(only the local Armada answers that)"
@@ -101,8 +101,7 @@ def _serve(args: argparse.Namespace) -> int:
             for i, spec in enumerate(args.node, start=1)
         ] or list(DEFAULT_NODES)
     except NodeConfigError as exc:
-        print(f"error: --node: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(f"--node: {exc}") from exc
 
     token = os.environ.get(TOKEN_ENV) or None
     if args.token_file is not None:

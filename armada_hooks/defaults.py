@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 DEFAULT_CONN_ID = "armada_default"
+DEFAULT_CONN_ENV = f"AIRFLOW_CONN_{DEFAULT_CONN_ID.upper()}"  # its environment variable
 DEFAULT_POLL_INTERVAL = 30.0  # seconds between status polls of a waiting task
 DEFAULT_ACKNOWLEDGEMENT_TIMEOUT = 300.0  # seconds a job may stay UNKNOWN before it is lost
 DEFAULT_RPC_TIMEOUT = 30.0  # deadline of one RPC, seconds

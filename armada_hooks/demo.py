@@ -17,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from armada_hooks.defaults import DEFAULT_CONN_ENV
 from armada_hooks.demo_logs import quiet_intended_failures
 from armada_hooks.links.lookout import lookout_job_url
 from armada_hooks.testing import JobSnapshot, LocalArmada, job_request_item
@@ -113,9 +114,7 @@ def run_demo(dag_file: Path = DEFAULT_DAG_FILE, time_scale: float = 10.0) -> int
         return 2
     start = time.monotonic()
     with LocalArmada(queues=["demo"], time_scale=time_scale) as armada:
-        os.environ["AIRFLOW_CONN_ARMADA_DEFAULT"] = armada.airflow_connection(
-            lookout_url=LOOKOUT_URL
-        )
+        os.environ[DEFAULT_CONN_ENV] = armada.airflow_connection(lookout_url=LOOKOUT_URL)
         module = _load(dag_file)
         external = job_request_item(
             ["sh", "-c", "make-report"],

@@ -14,9 +14,11 @@ if TYPE_CHECKING:
     from google.protobuf.timestamp_pb2 import Timestamp
 
 
-def _time(ts: Timestamp, present: bool) -> datetime | None:
-    if not present:
+def proto_time(message: Any, field: str) -> datetime | None:
+    """``message.field`` (a protobuf ``Timestamp``) as an aware UTC datetime; None if unset."""
+    if not message.HasField(field):
         return None
+    ts: Timestamp = getattr(message, field)
     return datetime.fromtimestamp(ts.seconds + ts.nanos / 1e9, tz=UTC)
 
 
@@ -93,12 +95,10 @@ def parse_job_details(details: job_pb2.JobDetails, reason: str = "") -> JobDescr
         node=latest.node if latest else "",
         run_ids=tuple(r.run_id for r in details.job_runs),
         latest_run_id=details.latest_run_id,
-        submitted_at=_time(details.submitted_ts, details.HasField("submitted_ts")),
-        started_at=_time(latest.started_ts, latest.HasField("started_ts")) if latest else None,
-        finished_at=_time(latest.finished_ts, latest.HasField("finished_ts")) if latest else None,
-        last_transition_at=_time(
-            details.last_transition_ts, details.HasField("last_transition_ts")
-        ),
+        submitted_at=proto_time(details, "submitted_ts"),
+        started_at=proto_time(latest, "started_ts") if latest else None,
+        finished_at=proto_time(latest, "finished_ts") if latest else None,
+        last_transition_at=proto_time(details, "last_transition_ts"),
         reason=reason,
         cancel_reason=details.cancel_reason,
     )

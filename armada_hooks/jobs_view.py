@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from armada_client.armada import event_pb2
 
+from armada_hooks.job_description import proto_time
 from armada_hooks.rpc import chunks
 from armada_hooks.states import FAILURE_STATES, JobState, states_from_answers
 from armada_hooks.triggers.events import event_state
@@ -67,9 +68,7 @@ def event_time(message: event_pb2.EventStreamMessage) -> datetime | None:
     if kind is None:
         return None
     body = getattr(message.message, kind)
-    if not body.HasField("created"):
-        return None
-    return datetime.fromtimestamp(body.created.seconds + body.created.nanos / 1e9, tz=UTC)
+    return proto_time(body, "created")
 
 
 def read_job_set(

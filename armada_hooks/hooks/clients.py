@@ -65,11 +65,11 @@ class ConnectionClients:
         if self._injected_async:
             return cast("AsyncArmadaProtocol", self._async_client)
         channel, new = self._channels.aio(self._config().channel_spec())
-        if new or self._async_client is None:
+        if new:  # a client per channel: close() drops both, a new loop replaces both
             from armada_client.asyncio_client import ArmadaAsyncIOClient
 
             self._async_client = cast("AsyncArmadaProtocol", ArmadaAsyncIOClient(channel))
-        return self._async_client
+        return cast("AsyncArmadaProtocol", self._async_client)
 
     def logs(self, cluster: str) -> LogProtocol | None:
         """The log client of ``cluster``; None when no Binoculars target is configured."""

@@ -41,10 +41,12 @@ class Node:
 
     name: str
     resources: dict[str, str] = field(default_factory=dict)
+    _amounts: dict[str, float] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.name.strip():
             raise NodeConfigError("a node needs a name")
+        amounts = {}
         for resource, quantity in self.resources.items():
             try:
                 amount = parse_quantity(quantity)
@@ -52,10 +54,12 @@ class Node:
                 raise NodeConfigError(f"node {self.name}: {resource}: {exc}") from None
             if amount < 0:
                 raise NodeConfigError(f"node {self.name}: {resource} must be >= 0, got {quantity}")
+            amounts[resource] = amount
+        object.__setattr__(self, "_amounts", amounts)  # parsed once, read per job
 
     def capacity(self, resource: str) -> float:
         """How much of ``resource`` the node has (0 for a resource it does not list)."""
-        return parse_quantity(self.resources.get(resource, "0"))
+        return self._amounts.get(resource, 0.0)
 
 
 DEFAULT_NODES: tuple[Node, ...] = (

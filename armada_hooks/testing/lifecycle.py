@@ -268,17 +268,16 @@ class Lifecycle:
         self.store.emit(job, events.cancelled(job, now, requestor), now)
         return True
 
-    def preempt(self, job: JobRecord, requestor: str, reason: str) -> bool:
-        """Preempt a leased, pending or running job with ``reason``; False if it is not one."""
+    def preempt(self, job: JobRecord, requestor: str, reason: str) -> None:
+        """Preempt a leased, pending or running job with ``reason`` (others are left alone)."""
         if job.state not in LEASED_STATES:
-            return False
+            return
         now = self.clock.now()
         self._unschedule(job)
         self.runner.kill(job.job_id)
         job.logs = [(ts, line) for ts, line in job.logs if ts <= now]
         job.reason = reason
         self._finish(job, "preempted", now, requestor)
-        return True
 
     def release(self, queue: str) -> None:
         """Lease again the jobs a cordoned ``queue`` held back (it was uncordoned)."""

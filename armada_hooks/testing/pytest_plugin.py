@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from armada_hooks.defaults import DEFAULT_CONN_ID
+from armada_hooks.defaults import DEFAULT_CONN_ENV, DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -76,5 +76,5 @@ def local_armada_client(local_armada: LocalArmada) -> ArmadaClient:
 @pytest.fixture
 def local_armada_connection(local_armada: LocalArmada, monkeypatch: pytest.MonkeyPatch) -> str:
     """``armada_default`` pointed at ``local_armada`` for this test; returns the conn id."""
-    monkeypatch.setenv(f"AIRFLOW_CONN_{DEFAULT_CONN_ID.upper()}", local_armada.airflow_connection())
+    monkeypatch.setenv(DEFAULT_CONN_ENV, local_armada.airflow_connection())
     return DEFAULT_CONN_ID

@@ -25,8 +25,12 @@ from armada_hooks.testing.cluster import submit_check
 from armada_hooks.testing.core import not_found
 from armada_hooks.testing.gofmt import go_quote
 from armada_hooks.testing.images import start_failure
-from armada_hooks.testing.queue_service import QueueOperations, QueueService
-from armada_hooks.testing.records import JobRecord, new_job_id
+from armada_hooks.testing.queue_service import (
+    API_PREEMPTION_REASON,
+    QueueOperations,
+    QueueService,
+)
+from armada_hooks.testing.records import LEASED_STATES, JobRecord, new_job_id
 from armada_hooks.testing.validation import (
     SubmitValidationError,
     single_pod_spec,
@@ -39,7 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["SERVING", "QueueService", "SubmitService"]
 
 EXTERNAL_JOB_URI_ANNOTATION = "armadaproject.io/externalJobUri"
-_LEASED = frozenset({JobState.LEASED, JobState.PENDING, JobState.RUNNING})
+_LEASED = frozenset(map(JobState, LEASED_STATES))
 _FILTER_STATES: dict[JobState, frozenset[JobState]] = {
     JobState.QUEUED: frozenset({JobState.SUBMITTED, JobState.QUEUED}),
     JobState.PENDING: _LEASED,
@@ -79,7 +83,7 @@ def preemption_reason(reason: str, user: str) -> str:
         return f"Preempted by {user} - {reason}"
     if user:
         return f"Preempted by {user}"
-    return reason or "Preempted - preemption requested via API"
+    return reason or API_PREEMPTION_REASON
 
 
 def check_job_set_request(

@@ -16,7 +16,14 @@ export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN := sqlite:///$(CURDIR)/.airflow/airfl
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup demo test lint typecheck docs pytest bench clean
+# The second environment: Airflow 2.11 and Flyte's Airflow connector, from envs/airflow2's
+# lock, with its own Airflow home; it runs the tests marked `airflow` (tests/conftest.py).
+VENV2 := .venv-airflow2
+AIRFLOW2_HOME := $(CURDIR)/.airflow2
+AIRFLOW2_ENV := AIRFLOW_HOME=$(AIRFLOW2_HOME) \
+	AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///$(AIRFLOW2_HOME)/airflow.db
+
+.PHONY: setup demo test lint typecheck docs pytest pytest-airflow2 bench clean
 
 setup: $(VENV)/.synced $(AIRFLOW_HOME)/.migrated
 
@@ -32,6 +39,17 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 $(AIRFLOW_HOME)/.migrated: $(VENV)/.synced
 	@mkdir -p $(AIRFLOW_HOME)
 	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/migrate.log; exit 1)
+	@touch $@
+
+$(VENV2)/.synced: $(UV) envs/airflow2/pyproject.toml envs/airflow2/uv.lock pyproject.toml
+	UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(VENV2) $(UV) sync --quiet --frozen --project envs/airflow2 \
+		--python $(shell command -v $(PYTHON))
+	@touch $@
+
+$(AIRFLOW2_HOME)/.migrated: $(VENV2)/.synced
+	@mkdir -p $(AIRFLOW2_HOME)
+	$(AIRFLOW2_ENV) $(VENV2)/bin/airflow db migrate > $(AIRFLOW2_HOME)/migrate.log 2>&1 \
+		|| (cat $(AIRFLOW2_HOME)/migrate.log; exit 1)
 	@touch $@
 
 demo: setup
@@ -51,7 +69,10 @@ docs: $(VENV)/.synced
 pytest: setup
 	$(BIN)/pytest
 
-test: lint typecheck docs pytest
+pytest-airflow2: $(AIRFLOW2_HOME)/.migrated
+	$(AIRFLOW2_ENV) $(VENV2)/bin/pytest
+
+test: lint typecheck docs pytest pytest-airflow2
 
 # Benchmarks: our env plus matplotlib, and a separate env for Armada's own operator
 # (armada-airflow pins Airflow < 3.3, so it cannot share ours).
@@ -73,4 +94,4 @@ bench: setup $(VENV)/.bench-synced $(BENCH_ENV)/.installed
 	$(BIN)/python bench/waiting.py --logs
 
 clean:
-	rm -rf $(TOOLS) $(VENV) $(AIRFLOW_HOME) .bench docs/_build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(TOOLS) $(VENV) $(VENV2) $(AIRFLOW_HOME) $(AIRFLOW2_HOME) .bench docs/_build .pytest_cache .mypy_cache .ruff_cache

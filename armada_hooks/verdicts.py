@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TypedDict, cast
 
 from armada_hooks.errors import (
     ArmadaJobError,
@@ -141,6 +141,19 @@ class JobLost(Exception):
         super().__init__(error.message)
         self.target = target
         self.error = error
+
+
+class WaitWhere(TypedDict, total=False):
+    """Where a waited-for job lives, so that a lost one can be cancelled."""
+
+    queue: str | None
+    job_set_id: str | None
+
+
+class PollOptions(WaitWhere, total=False):
+    """The keyword options of a hook's ``poll_job_status`` and its async twin."""
+
+    poll_interval: float | None  # seconds between polls; None: exponential backoff
 
 
 @dataclass

@@ -23,7 +23,10 @@ import os
 import sys
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG
+try:
+    from airflow.sdk import DAG
+except ImportError:  # Airflow 2.11
+    from airflow import DAG
 
 from armada_hooks.operators.armada import ArmadaOperator
 from armada_hooks.sensors.armada import ArmadaJobSensor

@@ -214,7 +214,7 @@ def test_demo_command_runs_the_example_dag_and_passes() -> None:
 UNINTENDED_DAG = """
 from datetime import datetime
 
-from airflow.sdk import DAG
+from armada_hooks._compat import DAG
 
 from armada_hooks.operators.armada import ArmadaOperator
 

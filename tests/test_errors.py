@@ -8,9 +8,9 @@ import pickle
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from armada_hooks import errors
+from armada_hooks._compat import AirflowException, AirflowFailException
 from armada_hooks.errors import (
     ArmadaAuthError,
     ArmadaConnectionError,

@@ -22,7 +22,7 @@ HEAVY_PACKAGES = ("grpc", "google.protobuf", "armada_client")
 
 PARSE_A_DAG = """
 import pendulum
-from airflow.sdk import DAG
+from armada_hooks._compat import DAG
 from armada_hooks.operators.armada import ArmadaOperator
 from armada_hooks.sensors.armada import ArmadaJobSensor
 from armada_hooks.states import JobState

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pickle
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 
 from armada_hooks import verdicts
+from armada_hooks._compat import AirflowFailException
 from armada_hooks.errors import (
     ArmadaJobError,
     ArmadaJobFailedError,

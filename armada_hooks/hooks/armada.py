@@ -16,20 +16,23 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, ClassVar, Unpack
 
 from armada_hooks import backoff, verdicts
-from armada_hooks._compat import BaseHook
+from armada_hooks._compat import BaseHook, aget_connection
 from armada_hooks.defaults import (
     DEFAULT_ACKNOWLEDGEMENT_TIMEOUT,
     DEFAULT_CONN_ID,
     DEFAULT_LOG_INTERVAL,
 )
-from armada_hooks.errors import (
-    ArmadaConnectionError,
-)
+from armada_hooks.errors import ArmadaConnectionError
 from armada_hooks.hooks.clients import ConnectionClients
-from armada_hooks.hooks.connection import ArmadaConnectionConfig, ConfigLoader
+from armada_hooks.hooks.connection import (
+    ArmadaConnectionConfig,
+    ConfigLoader,
+    form_behaviour,
+    form_widgets,
+)
 from armada_hooks.job_description import (
     JobDescription,
     describe_jobs,
@@ -60,7 +63,7 @@ from armada_hooks.states import (
     JobState,
     states_from_answers,
 )
-from armada_hooks.verdicts import JobLost, PolledWait
+from armada_hooks.verdicts import JobLost, PolledWait, PollOptions, WaitWhere
 
 if TYPE_CHECKING:
     from armada_client.armada import submit_pb2
@@ -71,19 +74,6 @@ if TYPE_CHECKING:
 
 _NON_NEGATIVE = ["max_retries", "status_retries", "retry_wait_min", "retry_wait_max"]
 _NON_NEGATIVE += ["backoff_cap", "acknowledgement_timeout"]
-
-
-class WaitWhere(TypedDict, total=False):
-    """Where a waited-for job lives, so that a lost one can be cancelled."""
-
-    queue: str | None
-    job_set_id: str | None
-
-
-class PollOptions(WaitWhere, total=False):
-    """The keyword options of :meth:`ArmadaHook.poll_job_status` and its async twin."""
-
-    poll_interval: float | None  # seconds between polls; None: exponential backoff
 
 
 class ArmadaHook(BaseHook):
@@ -116,6 +106,11 @@ class ArmadaHook(BaseHook):
     default_conn_name = DEFAULT_CONN_ID
     conn_type = "armada"
     hook_name = "Armada"
+    # Airflow 2's connection form (3.2+ reads conn-fields from the provider info instead)
+    get_connection_form_widgets: ClassVar[classmethod[Any, [], dict[str, Any]]]
+    get_connection_form_widgets = classmethod(form_widgets)
+    get_ui_field_behaviour: ClassVar[classmethod[Any, [], dict[str, Any]]]
+    get_ui_field_behaviour = classmethod(form_behaviour)
 
     MAX_RETRIES: ClassVar[int] = 10_080
     STATUS_RETRIES: ClassVar[int] = 10
@@ -168,7 +163,7 @@ class ArmadaHook(BaseHook):
         self._config_loader = ConfigLoader(
             armada_conn_id,
             lambda conn_id: self.get_connection(conn_id),
-            lambda conn_id: self.aget_connection(conn_id),
+            lambda conn_id: aget_connection(self, conn_id),
         )
 
     # -- connection and clients ------------------------------------------------------

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from armada_hooks import _compat
 from armada_hooks.channels import ChannelSpec
 from armada_hooks.defaults import DEFAULT_LOG_INTERVAL, DEFAULT_RPC_TIMEOUT
 from armada_hooks.errors import ArmadaConnectionError
@@ -58,6 +59,22 @@ EXTRA_FIELDS = (
     "event_mode",
     "log_interval",
 )
+
+
+def _connection_type() -> dict[str, Any]:
+    from armada_hooks import get_provider_info
+
+    return dict(get_provider_info()["connection-types"][0])
+
+
+def form_widgets(_hook: type) -> dict[str, Any]:
+    """The Armada fields of Airflow 2's connection form (3.2+ reads ``conn-fields``)."""
+    return _compat.connection_form_widgets(_connection_type()["conn-fields"])
+
+
+def form_behaviour(_hook: type) -> dict[str, Any]:
+    """Airflow 2's hidden, relabelled and placeholder fields of the connection form."""
+    return _compat.ui_field_behaviour(_connection_type()["ui-field-behaviour"])
 
 
 @dataclass(frozen=True)

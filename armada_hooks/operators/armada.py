@@ -48,6 +48,7 @@ REATTACH_POLICIES = ("always", "never", "running_or_succeeded")
 DEFAULT_ANNOTATION_PREFIX = "armadaproject.io/"
 STATE_STORE_KEY = "armada_job_id"
 MAX_JOB_SET_ID = 1023
+NO_RUN = "manual"  # the run of a task run outside Airflow and Flyte: identifies nothing
 
 
 def annotation_prefix() -> str:
@@ -125,19 +126,33 @@ class ArmadaOperator(BaseOperator):
     hook_class: ClassVar[type[ArmadaHook] | None] = None  # default: ArmadaHook
 
     def __new__(cls, *args: Any, **kwargs: Any) -> ArmadaOperator:
-        """Give a proto ``job_request`` to whatever builds operators as its dict form.
+        """Hand whatever captures operator kwargs (Flyte) a form it can replay.
 
         Flyte's Airflow plugin replaces ``BaseOperator.__new__`` to capture an operator's
-        keyword arguments and jsonpickles them; a protobuf message does not survive that
-        (its class is named ``armada.submit_pb2``, which cannot be imported), a dict does.
+        keyword arguments, jsonpickles them, and rebuilds the operator with
+        ``deferrable=True`` added. So a proto ``job_request`` goes to it as its dict form
+        (``armada.submit_pb2`` cannot be imported by that name), and ``deferrable`` not at
+        all (given twice, the rebuild would fail): under Flyte the operator runs deferred.
         """
-        if "job_request" in kwargs:
-            kwargs["job_request"] = _dict_if_proto(kwargs["job_request"])
         parent_new = super().__new__
         if parent_new is object.__new__:  # plain Airflow: object.__new__ takes no arguments
             return object.__new__(cls)
+        if "job_request" in kwargs:
+            kwargs["job_request"] = _dict_if_proto(kwargs["job_request"])
+        if kwargs.pop("deferrable", None) is False:
+            cls._log_deferred_anyway()
         built: ArmadaOperator = parent_new(cls, *args, **kwargs)
         return built
+
+    @classmethod
+    def _log_deferred_anyway(cls) -> None:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "%s(deferrable=False) under Flyte's Airflow connector: the connector runs "
+            "operators deferred, so this one waits in the connector's trigger",
+            cls.__name__,
+        )
 
     def __init__(
         self,
@@ -283,7 +298,7 @@ class ArmadaOperator(BaseOperator):
                     poll_interval=self.poll_interval,
                     acknowledgement_timeout=self.acknowledgement_timeout,
                     submitted_at=time.time(),
-                    fetch_logs=self.fetch_logs,
+                    fetch_logs=self.fetch_logs and _streams_logs(context),
                     log_interval=self.log_interval,
                     event_mode=self.event_mode,
                 ),
@@ -302,6 +317,8 @@ class ArmadaOperator(BaseOperator):
         """Resume after deferral: the job's id, or the typed error its end deserves."""
         job_id = str(event["job_id"])
         self.job_id = job_id
+        if self.fetch_logs and not _streams_logs(context):
+            self.hook.log_fetcher(job_id, self.log).fetch_once()  # the whole log, once
         if event.get("error"):
             raise errors.from_event(event["error"], job_id)
         description = JobDescription(
@@ -321,20 +338,27 @@ class ArmadaOperator(BaseOperator):
     def _submit_or_reattach(
         self, context: Context, queue: str, job_set_id: str, item: submit_pb2.JobSubmitRequestItem
     ) -> str:
-        previous = self._previous_jobs(context, queue, job_set_id, item.external_job_uri)
-        if previous:
-            newest = previous[-1]
-            state = self.hook.get_job_status(newest)
-            if self._reattach(state, context):
-                self.log.info("Reattaching to Armada job %s (%s)", newest, state.name)
-                return newest
-            self.log.info(
-                "Not reattaching to Armada job %s (%s, reattach_policy=%r); submitting anew",
-                newest,
-                state.name,
-                self.reattach_policy,
+        client_id: str | None = None
+        if _identity(self, context)[2] == NO_RUN:
+            self.log.warning(
+                "No Airflow task instance or Flyte execution: submitting without a client id, "
+                "so a repeat of this call submits another job"
             )
-        client_id = client_id_for(item.external_job_uri, len(previous))
+        else:
+            previous = self._previous_jobs(context, queue, job_set_id, item.external_job_uri)
+            if previous:
+                newest = previous[-1]
+                state = self.hook.get_job_status(newest)
+                if self._reattach(state, context):
+                    self.log.info("Reattaching to Armada job %s (%s)", newest, state.name)
+                    return newest
+                self.log.info(
+                    "Not reattaching to Armada job %s (%s, reattach_policy=%r); submitting anew",
+                    newest,
+                    state.name,
+                    self.reattach_policy,
+                )
+            client_id = client_id_for(item.external_job_uri, len(previous))
         job_id = self.hook.submit_job(queue, job_set_id, item, client_id=client_id)
         self.log.info("Submitted Armada job %s to queue %s, job set %s", job_id, queue, job_set_id)
         return job_id
@@ -383,11 +407,30 @@ class ArmadaOperator(BaseOperator):
             return None  # an injected client and no connection: no link
 
 
+def _streams_logs(context: Context) -> bool:
+    """Whether a deferred wait can stream the log: not when no task instance runs it.
+
+    Flyte's connector rebuilds the trigger from its first form on every status check, so
+    a streaming trigger would write the log from its start each time; there the log is
+    written once, when the job has ended.
+    """
+    return context.get("ti") is not None
+
+
 def _identity(task: BaseOperator, context: Context) -> tuple[str, str, str, int, int]:
-    """(dag id, task id, run id, map index, try number), tolerating an empty context."""
+    """(dag id, task id, run id, map index, try number), tolerating an empty context.
+
+    Without a task instance or DAG run (Flyte's connector), the run is Flyte's execution
+    (:func:`~armada_hooks.flyte.flyte_execution_id`), else :data:`NO_RUN`.
+    """
     ti = context.get("ti")
     dag_run = context.get("dag_run")
-    run_id = getattr(dag_run, "run_id", None) or context.get("run_id") or "manual"
+    run_id = getattr(dag_run, "run_id", None) or context.get("run_id")
+    if not run_id:
+        from armada_hooks.flyte import flyte_execution_id
+
+        flyte_run = flyte_execution_id()
+        run_id = f"flyte-{flyte_run}" if flyte_run else NO_RUN
     map_index = getattr(ti, "map_index", -1) if ti is not None else -1
     try_number = getattr(ti, "try_number", 1) if ti is not None else 1
     dag_id = getattr(ti, "dag_id", None) or task.dag_id

@@ -16,9 +16,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from armada_hooks import verdicts
+from armada_hooks._compat import PlainTrigger
 from armada_hooks.defaults import (
     DEFAULT_ACKNOWLEDGEMENT_TIMEOUT,
     DEFAULT_CONN_ID,
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from armada_hooks.hooks.armada import ArmadaHook
     from armada_hooks.hooks.logs import ArmadaLogFetcher
     from armada_hooks.triggers.poller import StatusPoller
-_RUNTIME_FIELDS = ("_task_instance", "trigger_id", "template_fields", "template_ext", "task_id")
 
 
 def _event(payload: dict[str, Any]) -> TriggerEvent:
@@ -53,7 +53,7 @@ def error_payload(job_id: str, exc: BaseException, state: str = "UNKNOWN") -> di
     }
 
 
-class ArmadaJobTrigger(BaseTrigger):
+class ArmadaJobTrigger(PlainTrigger):
     """Fires when Armada job ``job_id`` ends.
 
     :param job_id: the Armada job to wait for.
@@ -76,14 +76,6 @@ class ArmadaJobTrigger(BaseTrigger):
         deadline, falls back to polling.
     """
 
-    # BaseTrigger.__init__ stores these runtime fields per instance; keeping their defaults
-    # on the class leaves __dict__ equal to the constructor kwargs.
-    _task_instance = None
-    trigger_id = None
-    template_fields: tuple[str, ...] = ()
-    template_ext: tuple[str, ...] = ()
-    task_id = None
-
     def __init__(
         self,
         job_id: str,
@@ -98,9 +90,7 @@ class ArmadaJobTrigger(BaseTrigger):
         event_mode: bool | None = None,
         log_interval: float | None = None,
     ) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        for name in _RUNTIME_FIELDS:
-            self.__dict__.pop(name, None)
+        super().__init__()
         if poll_interval <= 0:
             raise ValueError(f"poll_interval must be > 0 seconds, got {poll_interval}")
         if acknowledgement_timeout < 0:

@@ -17,10 +17,10 @@ from urllib.parse import quote, urlencode
 
 import grpc
 import pytest
-import structlog.testing
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from armada_client.asyncio_client import ArmadaAsyncIOClient
 
+import armada_hooks.hooks.armada as armada_hook_module
+from armada_hooks._compat import AirflowException, AirflowFailException, capture_log_events
 from armada_hooks.defaults import DEFAULT_RPC_TIMEOUT
 from armada_hooks.errors import (
     ArmadaAuthError,
@@ -318,15 +318,15 @@ async def test_concurrent_async_loads_share_one_connection_lookup(monkeypatch):
     set_uri(monkeypatch, "armada_shared", "armada.example.com", 50051, event_mode="true")
     hook = ArmadaHook("armada_shared")
     lookups = 0
-    real = hook.aget_connection
+    real = armada_hook_module.aget_connection
 
-    async def counting(conn_id):
+    async def counting(owner, conn_id):
         nonlocal lookups
         lookups += 1
         await asyncio.sleep(0.01)  # a slow secrets backend: the others arrive meanwhile
-        return await real(conn_id)
+        return await real(owner, conn_id)
 
-    hook.aget_connection = counting
+    monkeypatch.setattr(armada_hook_module, "aget_connection", counting)
     configs = await asyncio.gather(*(hook.aload_config() for _ in range(200)))
     assert lookups == 1
     assert all(c is configs[0] for c in configs)
@@ -466,7 +466,7 @@ def test_token_never_logged_or_raised(monkeypatch, local_armada_factory, caplog,
     armada = local_armada_factory(token=token, time_scale=50)
     set_uri(monkeypatch, "armada_ok", "127.0.0.1", armada.port, token, rpc_timeout="5")
     set_uri(monkeypatch, "armada_wrong", "127.0.0.1", armada.port, wrong, rpc_timeout="5")
-    with structlog.testing.capture_logs() as events:
+    with capture_log_events() as events:
         hook = ArmadaHook("armada_ok", **FAST)
         job_id = submit(hook)
         armada.faults.fail("GetJobStatus", grpc.StatusCode.UNAVAILABLE)  # a logged retry

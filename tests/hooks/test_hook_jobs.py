@@ -27,8 +27,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from armada_hooks._compat import AirflowException, AirflowFailException
 from armada_hooks.errors import (
     ArmadaAuthError,
     ArmadaJobError,

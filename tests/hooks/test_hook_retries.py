@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 import structlog.testing
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from armada_hooks import backoff
+from armada_hooks._compat import AirflowException, AirflowFailException
 from armada_hooks.errors import (
     ArmadaFatalRpcError,
     ArmadaJobSpecError,

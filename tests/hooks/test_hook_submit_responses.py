@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 from armada_client.armada import submit_pb2
 
+from armada_hooks._compat import AirflowFailException
 from armada_hooks.errors import ArmadaJobSpecError, ArmadaRpcError
 from armada_hooks.hooks.armada import ArmadaHook
 from armada_hooks.protocols import ArmadaProtocol

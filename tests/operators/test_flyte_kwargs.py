@@ -39,7 +39,7 @@ import json, pickle
 from types import SimpleNamespace
 
 import jsonpickle
-from airflow.sdk.exceptions import TaskDeferred
+from armada_hooks._compat import TaskDeferred
 from google.protobuf import json_format
 
 from armada_hooks._compat import BaseOperator

@@ -17,13 +17,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import pytest
-from airflow.sdk import DAG
 
+from armada_hooks._compat import AIRFLOW_V3, DAG, AirflowTaskTimeout
 from armada_hooks.errors import ArmadaJobFailedError, ArmadaJobSpecError
 from armada_hooks.operators.armada import ArmadaOperator, client_id_for
 from armada_hooks.states import TERMINAL_STATES, JobState
 from armada_hooks.testing.behaviour import FAILURE_REASON, LOGS, OUTCOME, RUNTIME
-from armada_hooks.testing.dags import run_dag
+from armada_hooks.testing.dags import run_dag, xcom_values
 from armada_hooks.testing.specs import job_request_item
 from armada_hooks.triggers.armada import ArmadaJobTrigger
 
@@ -50,16 +50,7 @@ def tis(dag_run: Any) -> dict[str, Any]:
 
 def xcoms(dag_run: Any) -> dict[tuple[str, str], Any]:
     """Every XCom of the run, as {(task_id, key): value}."""
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        rows = (
-            session.query(XComModel)
-            .filter(XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id)
-            .all()
-        )
-        return {(row.task_id, row.key): row.value for row in rows}
+    return xcom_values(dag_run)
 
 
 def rendered_fields(dag_run: Any) -> dict[str, dict[str, Any]]:
@@ -354,7 +345,11 @@ def test_failed_jobs_retry_with_a_new_job_and_rejected_jobs_fail_at_once(
     assert "ArmadaJobFailedError" in output
     assert "ArmadaJobRejectedError" in output
     # the deferred tasks raise when they resume: failed_deferred twice, rejected_deferred once
-    assert output.count(", in execute_complete") == 3
+    resumed = output.count(", in execute_complete")
+    if AIRFLOW_V3:
+        assert resumed == 3
+    else:  # Airflow 2.11's dag.test() writes each record once per handler it has (1-3)
+        assert resumed in (3, 6, 9), resumed
 
 
 # -- modes: no wait, dry run, default deferrable ----------------------------------------
@@ -544,31 +539,27 @@ def test_on_kill_cancels_the_running_job(request, local_armada, local_armada_con
             poll_interval=POLL,
             fetch_logs=False,
         )
-    raised: list[BaseException] = []
+    killed: list[str] = []
 
-    def run() -> None:
-        try:
-            operator.execute({})
-        except BaseException as exc:  # the wait ends once the job is cancelled
-            raised.append(exc)
+    def kill_once_running() -> None:  # as Airflow's SIGTERM handler would, from outside
+        deadline = time.monotonic() + 30
+        while operator.job_id is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if operator.job_id is not None:
+            local_armada.wait_for_state(operator.job_id, [JobState.RUNNING])
+            killed.append(operator.job_id)
+            operator.on_kill()
 
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    deadline = time.monotonic() + 30
-    while operator.job_id is None:
-        assert time.monotonic() < deadline, "execute never submitted the job"
-        time.sleep(0.01)
-    job_id = operator.job_id
-    local_armada.wait_for_state(job_id, [JobState.RUNNING])
-
-    operator.on_kill()
-
-    assert local_armada.wait_for_state(job_id, timeout=10).state is JobState.CANCELLED
-    worker.join(timeout=30)
-    assert not worker.is_alive()
-    assert len(raised) == 1
-    assert isinstance(raised[0], ArmadaJobFailedError)
-    assert raised[0].state is JobState.CANCELLED
+    # execute() on the test's own thread (Airflow 2 refuses it on a thread it did not start)
+    killer = threading.Thread(target=kill_once_running, daemon=True)
+    killer.start()
+    with pytest.raises(ArmadaJobFailedError) as raised:  # the wait ends once cancelled
+        operator.execute({})
+    killer.join(timeout=30)
+    assert not killer.is_alive()
+    assert killed == [operator.job_id]
+    assert raised.value.state is JobState.CANCELLED
+    assert local_armada.job(operator.job_id).state is JobState.CANCELLED
     assert local_armada.rpc_count("CancelJobs") == 1
 
 
@@ -583,8 +574,10 @@ def test_execution_timeout_cancels_the_job_through_on_kill(
             execution_timeout=timedelta(seconds=3),
             poll_interval=POLL,
         )
-    dr = run_dag(dag)
-
-    assert tis(dr)["too_slow"].state == "failed"
+    if AIRFLOW_V3:
+        assert tis(run_dag(dag))["too_slow"].state == "failed"
+    else:  # Airflow 2.11's dag.test() lets the timeout (a BaseException there) out
+        with pytest.raises(AirflowTaskTimeout):
+            run_dag(dag)
     (job,) = local_armada.jobs()
     assert local_armada.wait_for_state(job.job_id, timeout=10).state is JobState.CANCELLED

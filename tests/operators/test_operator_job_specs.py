@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk import DAG
 
+from armada_hooks._compat import DAG
 from armada_hooks.errors import ArmadaJobSpecError
 from armada_hooks.operators.armada import ArmadaOperator
 from armada_hooks.states import JobState

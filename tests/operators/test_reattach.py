@@ -17,13 +17,13 @@ from typing import Any
 
 import grpc
 import pytest
-from airflow.sdk import DAG
 
+from armada_hooks._compat import DAG
 from armada_hooks.hooks.armada import ArmadaHook
 from armada_hooks.operators.armada import ArmadaOperator, client_id_for
 from armada_hooks.states import JobState
 from armada_hooks.testing.behaviour import OUTCOME, RUNTIME
-from armada_hooks.testing.dags import run_dag
+from armada_hooks.testing.dags import run_dag, xcom_values
 from armada_hooks.testing.specs import job_request_item
 
 POLL = 0.1
@@ -53,21 +53,7 @@ def tis(dag_run: Any) -> dict[str, Any]:
 
 
 def return_value(dag_run: Any, task_id: str) -> Any:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = (
-            session.query(XComModel)
-            .filter(
-                XComModel.dag_id == dag_run.dag_id,
-                XComModel.run_id == dag_run.run_id,
-                XComModel.task_id == task_id,
-                XComModel.key == "return_value",
-            )
-            .one()
-        )
-        return row.value
+    return xcom_values(dag_run)[(task_id, "return_value")]
 
 
 def jobs_of(armada: Any, task_id: str) -> list[Any]:
@@ -190,7 +176,7 @@ import os
 import signal
 from datetime import datetime, timezone
 
-from airflow.sdk import DAG
+from armada_hooks._compat import DAG
 
 from armada_hooks.hooks.armada import ArmadaHook
 from armada_hooks.operators.armada import ArmadaOperator
@@ -226,7 +212,7 @@ from datetime import datetime, timezone
 
 sys.path.insert(0, sys.argv[1])
 import killable_dag
-from armada_hooks.testing.dags import run_dag
+from armada_hooks.testing.dags import run_dag, xcom_values
 
 when = datetime.fromisoformat(sys.argv[2])
 run_dag(killable_dag.dag, logical_date=when, run_after=when)

@@ -20,20 +20,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import structlog.testing
 from airflow.models.taskreschedule import TaskReschedule
-from airflow.models.xcom import XComModel
-from airflow.sdk import DAG
-from airflow.sdk.exceptions import AirflowSensorTimeout
 from airflow.utils.session import create_session
 from airflow.utils.state import DagRunState, TaskInstanceState
 from sqlalchemy import func, select
 
+from armada_hooks._compat import AIRFLOW_V3, DAG, AirflowSensorTimeout, capture_log_events
 from armada_hooks.errors import ArmadaJobError, ArmadaJobFailedError, ArmadaJobRejectedError
 from armada_hooks.sensors.armada import ArmadaJobSensor
 from armada_hooks.states import JobState
 from armada_hooks.testing import job_request_item
-from armada_hooks.testing.dags import run_dag
+from armada_hooks.testing.dags import run_dag, xcom_values
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -118,25 +115,18 @@ def states(dag_run: Any) -> dict[str, TaskInstanceState | None]:
 
 def xcom(dag_run: Any, task_id: str, key: str = "return_value") -> Any:
     """The XCom value as stored in the metadata DB (None when there is none)."""
-    with create_session() as session:
-        row = session.scalars(
-            XComModel.get_many(
-                run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id, key=key
-            )
-        ).first()
-        return None if row is None else XComModel.deserialize_value(row)
+    return xcom_values(dag_run).get((task_id, key))
 
 
 def reschedules(dag_run: Any, task_id: str) -> int:
     (ti,) = [t for t in dag_run.get_task_instances() if t.task_id == task_id]
+    if AIRFLOW_V3:
+        of_ti = TaskReschedule.ti_id == ti.id
+    else:  # Airflow 2.11 keys reschedules by the task instance's natural key
+        of_ti = (TaskReschedule.dag_id == ti.dag_id) & (TaskReschedule.run_id == ti.run_id)
+        of_ti &= TaskReschedule.task_id == ti.task_id
     with create_session() as session:
-        return int(
-            session.scalar(
-                select(func.count())
-                .select_from(TaskReschedule)
-                .where(TaskReschedule.ti_id == ti.id)
-            )
-        )
+        return int(session.scalar(select(func.count()).select_from(TaskReschedule).where(of_ti)))
 
 
 def running(armada: LocalArmada, *job_ids: str) -> None:
@@ -517,7 +507,7 @@ def test_each_poke_logs_the_jobs_state_and_the_states_it_waits_for(
             poke_interval=POKE,
             on_execute_callback=release_on_start(local_armada, job_id, gate, seen),
         )
-    with structlog.testing.capture_logs() as logs:
+    with capture_log_events() as logs:
         dag_run = run_dag(dag)
 
     assert states(dag_run) == {"logged": SUCCESS}

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 import grpc
 import pytest
-from airflow.sdk import DAG
 from armada_client.armada import event_pb2
 
+from armada_hooks._compat import DAG
 from armada_hooks.operators.armada import ArmadaOperator
 from armada_hooks.sensors.armada import ArmadaJobSensor
 from armada_hooks.states import JobState

@@ -26,13 +26,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from airflow.sdk import DAG
-from airflow.sdk.exceptions import TaskDeferred
 
-from armada_hooks._compat import register_dag_for_test
+from armada_hooks._compat import AIRFLOW_V3, DAG, TaskDeferred, register_dag_for_test
 from armada_hooks.operators.armada import ArmadaOperator
 from armada_hooks.states import JobState
 from armada_hooks.testing import job_request_item
+
+pytestmark = pytest.mark.skipif(
+    not AIRFLOW_V3,
+    reason="Airflow 2.11 triggers have no on_kill: marking a deferred task failed there"
+    " cannot cancel its job (documented)",
+)
 
 AIRFLOW = Path(sys.executable).with_name("airflow")
 

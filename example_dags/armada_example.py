@@ -12,6 +12,10 @@
 - ``bad_spec``: a request whose requests and limits differ, which Armada would refuse: it
   fails at once, before any submission, with no retry, because retrying cannot help.
 
+The DAG runs on Airflow 3 and on Airflow 2.11 (only the import of ``DAG`` differs); the
+same operators run from Flyte workflows through Flyte's Airflow connector
+(docs/airflow2-and-flyte.md).
+
 Point the ``armada_default`` connection at your Armada (or the local one from
 ``armada-hooks local-armada``) and set ARMADA_QUEUE. The annotations under
 ``armada-hooks/`` only script jobs on the local Armada; a real Armada ignores them.

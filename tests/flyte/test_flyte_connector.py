@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -219,3 +220,74 @@ def test_a_sensor_on_a_failed_job_fails_with_armadas_reason(local_armada, conn):
     # Flyte task fails with, and it carries Armada's reason.
     assert result["raised"] == "ArmadaJobFailedError", result
     assert "Evicted" in result["message"]
+
+
+# -- flytekit's local execution: `pyflyte run` of a workflow -----------------------------
+
+WORKFLOW = """
+from flytekit import workflow
+
+from armada_hooks.operators.armada import ArmadaOperator
+from armada_hooks.sensors.armada import ArmadaJobSensor
+
+
+def request(**annotations):
+    container = {"name": "main", "image": "busybox", "args": ["echo", "hi"],
+                 "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}
+    return {"namespace": "default", "podSpec": {"containers": [container]},
+            "annotations": annotations}
+
+
+@workflow
+def runs_and_waits():
+    ArmadaOperator(task_id="armada_job", armada_queue="default", poll_interval=0.5,
+                   job_request=request(**{"armada-hooks/runtime": "20s"}))
+    ArmadaJobSensor(task_id="theirs", job_id=JOB_ID, poke_interval=0.5)
+
+
+@workflow
+def fails():
+    ArmadaOperator(task_id="doomed", armada_queue="default", poll_interval=0.5,
+                   job_request=request(**{"armada-hooks/outcome": "failed",
+                                          "armada-hooks/failure-reason": "OOMKilled: main"}))
+"""
+
+
+def pyflyte_run(tmp_path: Path, conn: dict[str, str], workflow: str, job_id: str = "") -> str:
+    (tmp_path / "wf.py").write_text(WORKFLOW.replace("JOB_ID", repr(job_id)))
+    pyflyte = str(Path(sys.executable).with_name("pyflyte"))
+    done = subprocess.run(
+        [pyflyte, "run", "wf.py", workflow],
+        cwd=tmp_path,
+        env={**os.environ, **conn},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    return f"exit {done.returncode}\n{done.stdout}{done.stderr}"
+
+
+def test_pyflyte_run_runs_the_operator_and_the_sensor(local_armada, conn, tmp_path):
+    theirs = job_request_item(
+        ["sh", "-c", "elsewhere"], annotations={"armada-hooks/runtime": "60s"}
+    )
+    job_id = (
+        local_armada.client()
+        .submit_jobs("default", "theirs", [theirs])
+        .job_response_items[0]
+        .job_id
+    )
+    output = pyflyte_run(tmp_path, conn, "runs_and_waits", job_id)
+    assert output.startswith("exit 0"), output[-4000:]
+    jobs = {j.job_id: j for j in local_armada.jobs()}
+    assert len(jobs) == 2  # ours and theirs: the sensor submitted nothing
+    assert all(j.state is JobState.SUCCEEDED for j in jobs.values())
+
+
+def test_pyflyte_run_fails_with_armadas_reason(local_armada, conn, tmp_path):
+    output = pyflyte_run(tmp_path, conn, "fails")
+    assert not output.startswith("exit 0"), output[-4000:]
+    assert "OOMKilled: main" in output
+    (job,) = local_armada.jobs()
+    assert job.state is JobState.FAILED

@@ -16,7 +16,7 @@ export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN := sqlite:///$(CURDIR)/.airflow/airfl
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup demo test lint typecheck docs pytest bench clean
+.PHONY: setup demo test lint typecheck docs pytest bench clean protos
 
 setup: $(VENV)/.synced $(AIRFLOW_HOME)/.migrated
 
@@ -36,6 +36,11 @@ $(AIRFLOW_HOME)/.migrated: $(VENV)/.synced
 
 demo: setup
 	$(BIN)/armada-hooks demo
+
+# The job service's stubs from armada_hooks/jobservice/protos/*.proto (checked in; a test
+# regenerates them into a temporary directory and compares).
+protos: $(VENV)/.synced
+	$(BIN)/python -m armada_hooks.jobservice.codegen
 
 lint: $(VENV)/.synced
 	$(BIN)/ruff check .

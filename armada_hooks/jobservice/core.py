@@ -52,8 +52,13 @@ class JobServiceCore:
         self.armada = armada
         self.store = store
         self.settings = settings
+        wait_max = settings.reconnect_wait_max
         self.policy = RetryPolicy(
-            retries=RPC_RETRIES, wait_min=0.5, wait_max=10.0, conn_id="job service", log=log
+            retries=RPC_RETRIES,
+            wait_min=min(0.5, wait_max),
+            wait_max=wait_max,
+            conn_id="job service",
+            log=log,
         )
         self.followers: dict[JobSetKey, JobSetFollower] = {}
         self.armada_reachable: bool | None = None  # None: not asked yet

@@ -9,8 +9,9 @@ a few milliseconds), so a restart resumes where the store was left.
 
 Two facts about the stream decide what an answer may claim:
 
-- *caught up*: the stream has delivered nothing for ``catch_up_quiet`` seconds, so the
-  replay of what Armada had is over; before that an unseen id is merely not seen *yet*;
+- *caught up*: after its first message the stream has delivered nothing for
+  ``catch_up_quiet`` seconds (or, with no message at all, for ``empty_replay_wait``), so
+  the replay of what Armada had is over; before that an unseen id is merely not seen *yet*;
 - *down*: the stream has failed and no reopened stream has worked since (delivered a
   message, or stayed open ``stream_ok_after`` seconds); past ``connection_grace`` the
   states of jobs that have not ended are stale.
@@ -22,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +94,7 @@ class JobSetFollower:
         self.touched_at = time.time()
         self.touch_saved = 0.0
         self.streams_opened = 0
+        self.opened_from: deque[str] = deque(maxlen=32)  # from_message_id of recent opens
         self.messages = 0
         self._pending: dict[str, JobRecord] = {}
         self._saved_message_id = self.last_message_id
@@ -181,6 +184,7 @@ class JobSetFollower:
                 )
                 call = self._stub.GetJobSetEvents(request)
                 self.streams_opened += 1
+                self.opened_from.append(self.last_message_id)
                 attempt = self.streams_opened
                 self._arm(attempt)
                 async for message in call:
@@ -252,15 +256,17 @@ class JobSetFollower:
     def _arm(self, attempt: int) -> None:
         loop = asyncio.get_running_loop()
         self._ok_timer = loop.call_later(self._settings.stream_ok_after, self._working, attempt)
-        self._arm_quiet()
+        # A stream says nothing of when it has opened: until its first message, only a
+        # long silence (empty_replay_wait) means the job set has nothing to replay.
+        self._arm_quiet(self._settings.empty_replay_wait)
 
-    def _arm_quiet(self) -> None:
+    def _arm_quiet(self, seconds: float | None = None) -> None:
         if self.caught_up.is_set():
             return
         if self._quiet_timer is not None:
             self._quiet_timer.cancel()
-        loop = asyncio.get_running_loop()
-        self._quiet_timer = loop.call_later(self._settings.catch_up_quiet, self.caught_up.set)
+        wait = self._settings.catch_up_quiet if seconds is None else seconds
+        self._quiet_timer = asyncio.get_running_loop().call_later(wait, self.caught_up.set)
 
     def _working(self, attempt: int) -> None:
         if attempt == self.streams_opened and self.down_since is not None:

@@ -51,9 +51,7 @@ def test_not_found_only_from_its_certainty_and_not_yet_known_reads_submitted():
 
 def test_duplicate_found_is_never_produced():
     produced = {
-        historic_state(state, "", certainty)[0]
-        for state in Armada
-        for certainty in C.values()
+        historic_state(state, "", certainty)[0] for state in Armada for certainty in C.values()
     }
     assert JobState.DUPLICATE_FOUND not in produced
     assert produced == set(JobState) - {JobState.DUPLICATE_FOUND}
@@ -63,5 +61,5 @@ def test_job_state_from_pb_reads_every_wire_value_and_refuses_others():
     for name, number in jobservice_pb2.JobServiceResponse.State.items():
         assert job_state_from_pb(number) is JobState[name]
         assert to_pb(JobState[name]) == number
-    with pytest.raises(ValueError, match="0..7"):
+    with pytest.raises(ValueError, match=r"0\.\.7"):
         job_state_from_pb(8)

@@ -65,9 +65,7 @@ def test_states_through_each_kind_of_life(local_armada, js_client):
 
 
 @pytest.mark.local_armada(time_scale=20)
-def test_one_stream_per_job_set_shared_by_callers_and_no_status_calls(
-    local_armada, job_service
-):
+def test_one_stream_per_job_set_shared_by_callers_and_no_status_calls(local_armada, job_service):
     sets = {name: submit(local_armada, name, *[{RUNTIME: "0"}] * 5) for name in ("s1", "s2")}
     for ids in sets.values():
         for job_id in ids:
@@ -79,9 +77,11 @@ def test_one_stream_per_job_set_shared_by_callers_and_no_status_calls(
             for name, ids in sets.items():
                 for job_id in ids:
                     assert historic(client, "default", name, job_id)[0] == "SUCCEEDED"
-    answers = clients[0].get_job_states(
-        [("default", name, j) for name, ids in sets.items() for j in ids]
-    ).answers
+    answers = (
+        clients[0]
+        .get_job_states([("default", name, j) for name, ids in sets.items() for j in ids])
+        .answers
+    )
     assert {a.state for a in answers} == {job_states_pb2.SUCCEEDED}
     counts = local_armada.rpc_counts()
     assert counts.get("GetJobSetEvents") == 2  # one per job set, for 3 callers x 10 jobs

@@ -20,7 +20,9 @@ def test_file_store_is_in_wal_mode_and_survives_reopening(tmp_path: Path):
     store = SQLiteStore(path)
     assert store.journal_mode() == "wal"
     store.touch(KEY, 100.0)
-    store.record(KEY, "m2", [JobRecord("a", JobState.RUNNING), JobRecord("b", JobState.FAILED, "x")])
+    store.record(
+        KEY, "m2", [JobRecord("a", JobState.RUNNING), JobRecord("b", JobState.FAILED, "x")]
+    )
     store.close()
     again = SQLiteStore(path)
     assert again.jobs(KEY) == {

@@ -1,0 +1,63 @@
+"""`armada-hooks job-service`: prints where it serves, answers, keeps its store, stops by PID."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from js_helpers import client_for, eventually, historic, submit
+
+from armada_hooks.channels import ChannelSpec, open_channel
+from armada_hooks.cli import main
+from armada_hooks.jobservice.client import JobServiceClient
+from armada_hooks.jobservice.sqlite_store import SQLiteStore
+
+SCRIPT = str(Path(sys.executable).parent / "armada-hooks")
+SERVING = re.compile(r"^job service serving on (127\.0\.0\.1:\d+)$")
+
+
+def test_job_service_command_serves_until_sigterm(local_armada, tmp_path):
+    [job_id] = submit(local_armada, "cli", {"armada-hooks/runtime": "0"})
+    store = tmp_path / "js.db"
+    proc = subprocess.Popen(
+        [
+            SCRIPT,
+            "job-service",
+            "--armada-target",
+            local_armada.target,
+            "--store",
+            f"sqlite:{store}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        match = SERVING.match(line)
+        assert match, line
+        client = JobServiceClient(open_channel(ChannelSpec(match.group(1))))
+        eventually(lambda: historic(client, "default", "cli", job_id)[0] == "SUCCEEDED")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert "job service stopped" in out
+    assert SQLiteStore(store).jobs(("default", "cli"))[job_id].state.name == "SUCCEEDED"
+
+
+def test_job_service_command_says_what_is_wrong_with_its_options(capsys):
+    # in-process: the same main() the console script runs
+    args = ["job-service", "--armada-target", "127.0.0.1:1"]
+    assert main([*args, "--store", "redis://x:1/0"]) == 2
+    assert "use sqlite:PATH" in capsys.readouterr().err
+    assert main([*args, "--idle-timeout", "-1"]) == 2
+    assert "idle_timeout must be a number of seconds >= 0" in capsys.readouterr().err
+
+
+def test_client_for_helper_is_a_working_client(job_service):
+    assert client_for(job_service).health().status in (1, 2)

@@ -14,8 +14,8 @@ RUNNING                                       RUNNING
 SUCCEEDED                                     SUCCEEDED
 CANCELLED                                     CANCELLED (the cancel reason)
 FAILED                                        FAILED (Armada's reason)
-REJECTED                                      FAILED (``rejected: `` + reason)
-PREEMPTED                                     FAILED (``preempted: `` + reason)
+REJECTED                                      FAILED (``rejected:`` and the reason)
+PREEMPTED                                     FAILED (``preempted:`` and the reason)
 not yet known (stream still replaying)        SUBMITTED
 unknown to the stream and to the query API    JOB_ID_NOT_FOUND
 not ended, stream down past the grace         CONNECTION_ERR (what failed)

@@ -38,7 +38,7 @@ def test_historic_service_keeps_package_methods_and_fields():
 
 def test_historic_states_and_health_statuses_have_their_numbers():
     states = jobservice_pb2.JobServiceResponse.State
-    assert {name: states.Value(name) for name in states} == {
+    assert dict(states.items()) == {
         "SUBMITTED": 0,
         "DUPLICATE_FOUND": 1,
         "RUNNING": 2,

@@ -1,9 +1,10 @@
 """The job service's logic, without its gRPC face: followers, answers, sweeps, health.
 
 :class:`JobServiceCore` owns one asyncio channel to Armada (with the service's own
-credentials), one :class:`~.follower.JobSetFollower` per job set callers ask about, the
-batched query API questions, and a sweep that closes idle streams and purges expired job
-sets. Everything runs in one event loop; the store is called from it.
+credentials), the callers' permission checks (:mod:`.permissions`), one
+:class:`~.follower.JobSetFollower` per job set callers ask about, the batched query API
+questions, and a sweep that closes idle streams and purges expired job sets. Everything
+runs in one event loop; the store is called from it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from armada_hooks.channels import open_aio_channel
 from armada_hooks.jobservice.follower import Certainty, JobSetFollower, Known
+from armada_hooks.jobservice.permissions import QueueAccess
 from armada_hooks.jobservice.queries import StatusQueries
 from armada_hooks.rpc import RetryPolicy
 from armada_hooks.states import JobState
@@ -61,6 +63,7 @@ class JobServiceCore:
             log=log,
         )
         self.followers: dict[JobSetKey, JobSetFollower] = {}
+        self.access = QueueAccess(armada, settings.permission_ttl, settings.rpc_timeout)
         self.armada_reachable: bool | None = None  # None: not asked yet
         self.purged = 0
         self.idle_closed = 0
@@ -93,6 +96,7 @@ class JobServiceCore:
             self.settings.query_window,
             self.settings.rpc_timeout,
         )
+        await self.check_armada()  # health is known before the first caller asks
         now = time.time()
         for record in self.store.job_sets():
             if not record.all_terminal and now - record.touched < self.settings.idle_timeout:
@@ -114,6 +118,7 @@ class JobServiceCore:
             await follower.close()
             self.store.touch(follower.key, follower.touched_at)
         self.followers.clear()
+        await self.access.close()
         if self._channel is not None:
             await self._channel.close()
 
@@ -227,5 +232,5 @@ class JobServiceCore:
 
     async def _health_forever(self) -> None:
         while True:
-            await self.check_armada()
             await asyncio.sleep(self.settings.health_interval)
+            await self.check_armada()

@@ -3,6 +3,9 @@
 Both answer from :class:`~.core.JobServiceCore`; the historic one folds Armada's state
 into the old vocabulary (:func:`~.historic.historic_state`). A request that names no
 queue, job set or job id is refused with INVALID_ARGUMENT, saying which field is empty.
+Before answering about a queue, each checks with Armada that the caller (its bearer
+token, or none) may watch it (:mod:`.permissions`): PERMISSION_DENIED if not, UNAVAILABLE
+if Armada cannot be asked.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import TYPE_CHECKING
 import grpc
 
 from armada_hooks.jobservice.historic import historic_state, to_pb
+from armada_hooks.jobservice.permissions import AccessDenied, bearer_token
 from armada_hooks.jobservice.protos import (
     job_states_pb2,
     job_states_pb2_grpc,
@@ -37,6 +41,18 @@ def missing_fields(queue: str, job_set_id: str, job_id: str) -> list[str]:
     return [name for name, value in named.items() if not value]
 
 
+async def admit(core: JobServiceCore, context: _Context, queues: set[str]) -> None:
+    """Abort the call unless its caller may watch every queue in ``queues``."""
+    token = bearer_token(context.invocation_metadata())
+    for queue in sorted(queues):
+        try:
+            await core.access.check(token, queue)
+        except AccessDenied as exc:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
+        except Exception as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+
+
 class HistoricJobService(jobservice_pb2_grpc.JobServiceServicer):
     """``jobservice.JobService``: GetJobStatus and Health, as the old clients call them."""
 
@@ -53,6 +69,7 @@ class HistoricJobService(jobservice_pb2_grpc.JobServiceServicer):
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"GetJobStatus needs {', '.join(missing)}: name the job, its job set and queue",
             )
+        await admit(self.core, context, {request.queue})
         [answer] = await self.core.answer([(request.queue, request.job_set_id, request.job_id)])
         known = answer.known
         state, error = historic_state(known.state, known.reason, known.certainty)
@@ -94,6 +111,7 @@ class JobStatesService(job_states_pb2_grpc.JobStatesServicer):
                     grpc.StatusCode.INVALID_ARGUMENT,
                     f"GetJobStates: jobs[{i}] has no {', '.join(missing)}",
                 )
+        await admit(self.core, context, {queue for queue, _, _ in refs})
         answers = await self.core.answer(refs)
         return job_states_pb2.JobStatesResponse(
             answers=[

@@ -39,6 +39,8 @@ class JobServiceSettings:
     - ``health_interval``: how often Armada's own Health is asked;
     - ``reconnect_wait_max``: the longest pause between reopens of a failing stream (the
       pauses double up to it; the first reopen after a working stream is immediate);
+    - ``permission_ttl``: how long Armada's word on whether a caller (token) may watch a
+      queue is reused;
     - ``rpc_timeout``: the deadline of each unary call to Armada.
     """
 
@@ -54,6 +56,7 @@ class JobServiceSettings:
     sweep_interval: float = 5.0
     health_interval: float = 5.0
     reconnect_wait_max: float = 10.0
+    permission_ttl: float = 10.0
     rpc_timeout: float = DEFAULT_RPC_TIMEOUT
 
     def __post_init__(self) -> None:

@@ -84,7 +84,9 @@ def test_one_stream_per_job_set_shared_by_callers_and_no_status_calls(local_arma
     )
     assert {a.state for a in answers} == {job_states_pb2.SUCCEEDED}
     counts = local_armada.rpc_counts()
-    assert counts.get("GetJobSetEvents") == 2  # one per job set, for 3 callers x 10 jobs
+    # one permission check for the (tokenless) callers on queue default, then cached
+    assert job_service.call(lambda core: core.access.probes) == 1
+    assert counts.get("GetJobSetEvents") == 2 + 1  # one stream per job set, for 3 x 10 asks
     assert counts.get("GetJobStatus", 0) == 0  # the streams cover every job asked about
 
 

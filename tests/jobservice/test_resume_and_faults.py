@@ -48,7 +48,8 @@ def test_a_restarted_job_service_resumes_from_the_stored_message_id(
     client = client_for(second)
     eventually(lambda: historic(client, "default", "restart", short_job)[0] == "CANCELLED")
     assert historic(client, "default", "restart", long_job)[0] == "RUNNING"
-    assert local_armada.rpc_count("GetJobSetEvents") == 1
+    probes = second.call(lambda core: core.access.probes)
+    assert local_armada.rpc_count("GetJobSetEvents") == 1 + probes  # one stream, resumed
     assert local_armada.rpc_count("GetJobStatus") == 0
     total = len(replayed(local_armada, "restart"))
     assert follower.messages == total - seen_before  # nothing replayed twice, none missed

@@ -261,6 +261,8 @@ def _job_service_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     p.add_argument("--tls", action="store_true", help="reach Armada with TLS (system CA roots)")
     p.add_argument("--ca-cert", type=Path, help="PEM file of Armada's CA (implies --tls)")
+    p.add_argument("--tls-cert", type=Path, help="serve TLS with this PEM certificate chain")
+    p.add_argument("--tls-key", type=Path, help="the PEM private key of --tls-cert")
     for name, default in (
         ("connection-grace", "30"),
         ("idle-timeout", "300"),
@@ -301,7 +303,17 @@ def _job_service(args: argparse.Namespace) -> int:
         store = open_store(args.store)
     except ArmadaJobServiceConfigError as exc:
         raise UsageError(str(exc)) from exc
-    server = JobServiceServer(spec, store=store, settings=settings, port=args.port)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise UsageError("--tls-cert and --tls-key go together: give both to serve TLS")
+    listener_tls = None
+    if args.tls_cert is not None:
+        try:
+            listener_tls = (args.tls_cert.read_bytes(), args.tls_key.read_bytes())
+        except OSError as exc:
+            raise UsageError(f"cannot read {exc.filename}: {exc.strerror}") from exc
+    server = JobServiceServer(
+        spec, store=store, settings=settings, port=args.port, tls=listener_tls
+    )
 
     async def run() -> None:
         stop = asyncio.Event()

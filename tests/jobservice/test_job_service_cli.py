@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import grpc
+import pytest
 from js_helpers import client_for, eventually, historic, submit
 
 from armada_hooks.channels import ChannelSpec, open_channel
@@ -61,3 +63,41 @@ def test_job_service_command_says_what_is_wrong_with_its_options(capsys):
 
 def test_client_for_helper_is_a_working_client(job_service):
     assert client_for(job_service).health().status in (1, 2)
+
+
+def test_the_listener_serves_tls_when_given_a_certificate(local_armada, tmp_path):
+    from armada_hooks.testing import make_test_pki
+
+    pki = make_test_pki()
+    paths = pki.write(tmp_path)
+    [job_id] = submit(local_armada, "tls", {"armada-hooks/runtime": "0"})
+    proc = subprocess.Popen(
+        [
+            *(SCRIPT, "job-service", "--armada-target", local_armada.target),
+            *("--tls-cert", str(paths["server_cert"]), "--tls-key", str(paths["server_key"])),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        match = SERVING.match(proc.stdout.readline().strip())
+        assert match
+        spec = ChannelSpec(match.group(1), tls=True, ca_cert=pki.ca_cert)
+        client = JobServiceClient(open_channel(spec))
+        eventually(lambda: historic(client, "default", "tls", job_id)[0] == "SUCCEEDED")
+        plaintext = JobServiceClient(open_channel(ChannelSpec(match.group(1))))
+        with pytest.raises(grpc.RpcError):
+            plaintext.health()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+
+
+def test_tls_cert_without_key_is_refused(capsys, tmp_path):
+    cert = tmp_path / "c.pem"
+    cert.write_text("x")
+    assert main(["job-service", "--armada-target", "127.0.0.1:1", "--tls-cert", str(cert)]) == 2
+    assert "--tls-cert and --tls-key go together" in capsys.readouterr().err

@@ -16,7 +16,7 @@ export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN := sqlite:///$(CURDIR)/.airflow/airfl
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup demo test lint typecheck docs pytest bench clean protos
+.PHONY: setup demo test lint typecheck docs pytest bench clean protos historic-client
 
 setup: $(VENV)/.synced $(AIRFLOW_HOME)/.migrated
 
@@ -53,7 +53,19 @@ typecheck: $(VENV)/.synced
 docs: $(VENV)/.synced
 	$(BIN)/sphinx-build -E -W --keep-going -q -b html docs docs/_build/html
 
-pytest: setup
+# The job service's wire-compatibility test runs armada-airflow 0.5.6's own JobServiceClient
+# (grpcio 1.58) in this separate environment: its stubs cannot share a process with ours.
+HISTORIC_ENV := .compat/armada-airflow-0.5
+HISTORIC_REQUIREMENTS := tests/jobservice/historic-client-requirements.txt
+
+$(HISTORIC_ENV)/.installed: $(UV) $(HISTORIC_REQUIREMENTS)
+	$(UV) venv --quiet --allow-existing --python $(shell command -v $(PYTHON)) $(HISTORIC_ENV)
+	$(UV) pip install --quiet --no-deps --python $(HISTORIC_ENV)/bin/python -r $(HISTORIC_REQUIREMENTS)
+	@touch $@
+
+historic-client: $(HISTORIC_ENV)/.installed
+
+pytest: setup $(HISTORIC_ENV)/.installed
 	$(BIN)/pytest
 
 test: lint typecheck docs pytest
@@ -78,4 +90,4 @@ bench: setup $(VENV)/.bench-synced $(BENCH_ENV)/.installed
 	$(BIN)/python bench/waiting.py --logs
 
 clean:
-	rm -rf $(TOOLS) $(VENV) $(AIRFLOW_HOME) .bench docs/_build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(TOOLS) $(VENV) $(AIRFLOW_HOME) .bench .compat docs/_build .pytest_cache .mypy_cache .ruff_cache

@@ -16,6 +16,7 @@ from armada_hooks.defaults import DEFAULT_CONN_ENV, DEFAULT_RPC_TIMEOUT
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from armada_hooks.channels import ChannelSpec
     from armada_hooks.testing import LocalArmada
 
 TOKEN_ENV = "ARMADA_HOOKS_LOCAL_TOKEN"
@@ -246,8 +247,12 @@ def _job_service_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         "answer jobservice.JobService, our batched JobStates and grpc.health.v1 on "
         "127.0.0.1 until interrupted.",
     )
-    p.add_argument(
-        "--armada-target", required=True, metavar="HOST:PORT", help="Armada's gRPC address"
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--armada-target", metavar="HOST:PORT", help="Armada's gRPC address")
+    where.add_argument(
+        "--armada-conn-id",
+        metavar="ID",
+        help="take Armada's address, TLS and token from this Airflow connection",
     )
     p.add_argument("--port", type=int, default=0, help="port to bind (default 0: any free port)")
     p.add_argument(
@@ -271,28 +276,55 @@ def _job_service_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         p.add_argument(f"--{name}", type=float, help=f"seconds (default {default})")
 
 
-def _job_service(args: argparse.Namespace) -> int:
-    import asyncio
-    import dataclasses
-
+def job_service_armada(args: argparse.Namespace) -> ChannelSpec:
+    """How the job service reaches Armada: ``--armada-target`` and flags, or a connection."""
     from armada_hooks.channels import ChannelSpec
-    from armada_hooks.errors import ArmadaJobServiceConfigError
-    from armada_hooks.jobservice.server import JobServiceServer
-    from armada_hooks.jobservice.settings import JobServiceSettings
-    from armada_hooks.jobservice.sqlite_store import open_store
 
+    if args.armada_conn_id is not None:
+        if args.tls or args.ca_cert is not None or args.token_file is not None:
+            raise UsageError(
+                "--armada-conn-id takes TLS and the token from the connection: "
+                "leave out --tls, --ca-cert and --token-file"
+            )
+        from armada_hooks.errors import ArmadaConnectionError
+        from armada_hooks.hooks.armada import ArmadaHook
+
+        try:
+            return ArmadaHook(armada_conn_id=args.armada_conn_id).config.channel_spec()
+        except ArmadaConnectionError as exc:
+            raise UsageError(str(exc)) from exc
     ca_cert = None
     if args.ca_cert is not None:
         try:
             ca_cert = args.ca_cert.read_bytes()
         except OSError as exc:
             raise UsageError(f"cannot read CA certificate {args.ca_cert}: {exc.strerror}") from exc
-    spec = ChannelSpec(
+    return ChannelSpec(
         target=args.armada_target,
         tls=args.tls or ca_cert is not None,
         ca_cert=ca_cert,
         token=_read_token(args.token_file) if args.token_file is not None else None,
     )
+
+
+def _job_service(args: argparse.Namespace) -> int:
+    import asyncio
+    import dataclasses
+
+    from armada_hooks.errors import ArmadaJobServiceConfigError
+    from armada_hooks.jobservice.server import JobServiceServer
+    from armada_hooks.jobservice.settings import JobServiceSettings
+    from armada_hooks.jobservice.sqlite_store import open_store
+
+    spec = job_service_armada(args)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise UsageError("--tls-cert and --tls-key go together: give both to serve TLS")
+    listener_tls = None
+    if args.tls_cert is not None:
+        try:
+            listener_tls = (args.tls_cert.read_bytes(), args.tls_key.read_bytes())
+        except OSError as exc:
+            raise UsageError(f"cannot read {exc.filename}: {exc.strerror}") from exc
     chosen = {
         name: getattr(args, name)
         for name in ("connection_grace", "idle_timeout", "retention")
@@ -303,14 +335,6 @@ def _job_service(args: argparse.Namespace) -> int:
         store = open_store(args.store)
     except ArmadaJobServiceConfigError as exc:
         raise UsageError(str(exc)) from exc
-    if (args.tls_cert is None) != (args.tls_key is None):
-        raise UsageError("--tls-cert and --tls-key go together: give both to serve TLS")
-    listener_tls = None
-    if args.tls_cert is not None:
-        try:
-            listener_tls = (args.tls_cert.read_bytes(), args.tls_key.read_bytes())
-        except OSError as exc:
-            raise UsageError(f"cannot read {exc.filename}: {exc.strerror}") from exc
     server = JobServiceServer(
         spec, store=store, settings=settings, port=args.port, tls=listener_tls
     )

@@ -101,3 +101,22 @@ def test_tls_cert_without_key_is_refused(capsys, tmp_path):
     cert.write_text("x")
     assert main(["job-service", "--armada-target", "127.0.0.1:1", "--tls-cert", str(cert)]) == 2
     assert "--tls-cert and --tls-key go together" in capsys.readouterr().err
+
+
+def test_armada_conn_id_takes_address_tls_and_token_from_the_connection(monkeypatch, capsys):
+    import argparse
+
+    from armada_hooks.cli import job_service_armada
+    from armada_hooks.testing import LocalArmada
+
+    armada = LocalArmada(port=50123, token="conn-token")  # not started: only its connection
+    monkeypatch.setenv("AIRFLOW_CONN_JS_ARMADA", armada.airflow_connection())
+    args = argparse.Namespace(
+        armada_conn_id="js_armada", armada_target=None, tls=False, ca_cert=None, token_file=None
+    )
+    spec = job_service_armada(args)
+    assert (spec.target, spec.token, spec.tls) == ("127.0.0.1:50123", "conn-token", False)
+    assert main(["job-service", "--armada-conn-id", "js_armada", "--tls"]) == 2
+    assert "takes TLS and the token from the connection" in capsys.readouterr().err
+    assert main(["job-service", "--armada-conn-id", "no_such_connection"]) == 2
+    assert "AIRFLOW_CONN_NO_SUCH_CONNECTION" in capsys.readouterr().err

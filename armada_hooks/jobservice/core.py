@@ -65,6 +65,7 @@ class JobServiceCore:
         self.followers: dict[JobSetKey, JobSetFollower] = {}
         self.access = QueueAccess(armada, settings.permission_ttl, settings.rpc_timeout)
         self.armada_reachable: bool | None = None  # None: not asked yet
+        self._checked_at = 0.0  # monotonic time of the last Health asked of Armada
         self.purged = 0
         self.idle_closed = 0
         self._channel: Any = None
@@ -211,10 +212,18 @@ class JobServiceCore:
             except Exception:
                 log.exception("job service sweep failed")
 
+    async def reachable(self) -> bool:
+        """Whether Armada answered its Health lately (asked again if the word is stale)."""
+        fresh = time.monotonic() - self._checked_at < self.settings.health_interval
+        if self.armada_reachable is not None and fresh:
+            return self.armada_reachable
+        return await self.check_armada()
+
     async def check_armada(self) -> bool:
         """Ask Armada's Health (with the service's credentials); remember the outcome."""
         from google.protobuf import empty_pb2
 
+        self._checked_at = time.monotonic()
         try:
             await self._submit_stub.Health(
                 empty_pb2.Empty(), timeout=min(self.settings.rpc_timeout, 5.0)

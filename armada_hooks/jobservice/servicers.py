@@ -79,7 +79,7 @@ class HistoricJobService(jobservice_pb2_grpc.JobServiceServicer):
         self, request: empty_pb2.Empty, context: _Context
     ) -> jobservice_pb2.HealthCheckResponse:
         """SERVING while Armada answers its own Health; NOT_SERVING when it cannot be reached."""
-        reachable = await self.core.check_armada()
+        reachable = await self.core.reachable()
         status = (
             jobservice_pb2.HealthCheckResponse.SERVING
             if reachable

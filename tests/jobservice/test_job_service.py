@@ -157,7 +157,7 @@ def test_health_follows_armadas_reachability(local_armada, job_service, js_clien
     assert js_client.health().status == js_client.health().SERVING
     local_armada.stop()
     try:
-        assert js_client.health().status == js_client.health().NOT_SERVING
+        eventually(lambda: js_client.health().status == js_client.health().NOT_SERVING)
         eventually(lambda: status() == health_pb2.HealthCheckResponse.NOT_SERVING)
     finally:
         local_armada.start()

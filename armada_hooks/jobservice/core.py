@@ -20,7 +20,7 @@ from armada_hooks.channels import open_aio_channel
 from armada_hooks.jobservice.follower import Certainty, JobSetFollower, Known
 from armada_hooks.jobservice.permissions import QueueAccess
 from armada_hooks.jobservice.queries import StatusQueries
-from armada_hooks.rpc import RetryPolicy
+from armada_hooks.rpc import RetryPolicy, describe_failure
 from armada_hooks.states import JobState
 
 if TYPE_CHECKING:
@@ -156,7 +156,7 @@ class JobServiceCore:
             try:
                 states = await self.queries.states(unknown)
             except Exception as exc:
-                log.warning("Armada's query API could not be asked: %s", exc)
+                log.warning("Armada's query API could not be asked: %s", describe_failure(exc))
                 states = {}
             for i, answer in enumerate(answers):
                 queue, job_set_id, job_id = jobs[i]
@@ -231,7 +231,9 @@ class JobServiceCore:
             reachable = True
         except Exception as exc:
             if self.armada_reachable is not False:
-                log.warning("Armada at %s cannot be reached: %s", self.armada.target, exc)
+                log.warning(
+                    "Armada at %s cannot be reached: %s", self.armada.target, describe_failure(exc)
+                )
             reachable = False
         if reachable != self.armada_reachable:
             self.armada_reachable = reachable

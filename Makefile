@@ -23,7 +23,7 @@ AIRFLOW2_HOME := $(CURDIR)/.airflow2
 AIRFLOW2_ENV := AIRFLOW_HOME=$(AIRFLOW2_HOME) \
 	AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///$(AIRFLOW2_HOME)/airflow.db
 
-.PHONY: setup demo test lint typecheck docs pytest pytest-airflow2 bench clean
+.PHONY: setup demo test lint typecheck docs pytest pytest-airflow2 bench clean protos historic-client
 
 setup: $(VENV)/.synced $(AIRFLOW_HOME)/.migrated
 
@@ -55,6 +55,11 @@ $(AIRFLOW2_HOME)/.migrated: $(VENV2)/.synced
 demo: setup
 	$(BIN)/armada-hooks demo
 
+# The job service's stubs from armada_hooks/jobservice/protos/*.proto (checked in; a test
+# regenerates them into a temporary directory and compares).
+protos: $(VENV)/.synced
+	$(BIN)/python -m armada_hooks.jobservice.codegen
+
 lint: $(VENV)/.synced
 	$(BIN)/ruff check .
 
@@ -66,7 +71,19 @@ typecheck: $(VENV)/.synced
 docs: $(VENV)/.synced
 	$(BIN)/sphinx-build -E -W --keep-going -q -b html docs docs/_build/html
 
-pytest: setup
+# The job service's wire-compatibility test runs armada-airflow 0.5.6's own JobServiceClient
+# (grpcio 1.58) in this separate environment: its stubs cannot share a process with ours.
+HISTORIC_ENV := .compat/armada-airflow-0.5
+HISTORIC_REQUIREMENTS := tests/jobservice/historic-client-requirements.txt
+
+$(HISTORIC_ENV)/.installed: $(UV) $(HISTORIC_REQUIREMENTS)
+	$(UV) venv --quiet --allow-existing --python $(shell command -v $(PYTHON)) $(HISTORIC_ENV)
+	$(UV) pip install --quiet --no-deps --python $(HISTORIC_ENV)/bin/python -r $(HISTORIC_REQUIREMENTS)
+	@touch $@
+
+historic-client: $(HISTORIC_ENV)/.installed
+
+pytest: setup $(HISTORIC_ENV)/.installed
 	$(BIN)/pytest
 
 pytest-airflow2: $(AIRFLOW2_HOME)/.migrated
@@ -94,4 +111,5 @@ bench: setup $(VENV)/.bench-synced $(BENCH_ENV)/.installed
 	$(BIN)/python bench/waiting.py --logs
 
 clean:
-	rm -rf $(TOOLS) $(VENV) $(VENV2) $(AIRFLOW_HOME) $(AIRFLOW2_HOME) .bench docs/_build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(TOOLS) $(VENV) $(VENV2) $(AIRFLOW_HOME) $(AIRFLOW2_HOME) .bench .compat docs/_build \
+		.pytest_cache .mypy_cache .ruff_cache

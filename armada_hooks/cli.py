@@ -1,4 +1,4 @@
-"""The ``armada-hooks`` command: run a local Armada, look inside any Armada, run the demo."""
+"""The ``armada-hooks`` command: local Armada, a look inside any Armada, job service, demo."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from armada_hooks.defaults import DEFAULT_CONN_ENV, DEFAULT_RPC_TIMEOUT
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from armada_hooks.channels import ChannelSpec
     from armada_hooks.testing import LocalArmada
 
 TOKEN_ENV = "ARMADA_HOOKS_LOCAL_TOKEN"
@@ -238,6 +239,124 @@ def _jobs(args: argparse.Namespace) -> int:
         channel.close()
 
 
+def _job_service_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "job-service",
+        help="serve the job service (Armada's historic JobService API) for one Armada",
+        description="Follow the job sets callers ask about (one event stream each) and "
+        "answer jobservice.JobService, our batched JobStates and grpc.health.v1 on "
+        "127.0.0.1 until interrupted.",
+    )
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--armada-target", metavar="HOST:PORT", help="Armada's gRPC address")
+    where.add_argument(
+        "--armada-conn-id",
+        metavar="ID",
+        help="take Armada's address, TLS and token from this Airflow connection",
+    )
+    p.add_argument("--port", type=int, default=0, help="port to bind (default 0: any free port)")
+    p.add_argument(
+        "--store",
+        default="sqlite::memory:",
+        metavar="sqlite:PATH",
+        help="where states are kept (default: in memory; sqlite:PATH survives restarts)",
+    )
+    p.add_argument(
+        "--token-file", type=Path, help="file holding Armada's bearer token (never on argv)"
+    )
+    p.add_argument("--tls", action="store_true", help="reach Armada with TLS (system CA roots)")
+    p.add_argument("--ca-cert", type=Path, help="PEM file of Armada's CA (implies --tls)")
+    p.add_argument("--tls-cert", type=Path, help="serve TLS with this PEM certificate chain")
+    p.add_argument("--tls-key", type=Path, help="the PEM private key of --tls-cert")
+    for name, default in (
+        ("connection-grace", "30"),
+        ("idle-timeout", "300"),
+        ("retention", "3600"),
+    ):
+        p.add_argument(f"--{name}", type=float, help=f"seconds (default {default})")
+
+
+def job_service_armada(args: argparse.Namespace) -> ChannelSpec:
+    """How the job service reaches Armada: ``--armada-target`` and flags, or a connection."""
+    from armada_hooks.channels import ChannelSpec
+
+    if args.armada_conn_id is not None:
+        if args.tls or args.ca_cert is not None or args.token_file is not None:
+            raise UsageError(
+                "--armada-conn-id takes TLS and the token from the connection: "
+                "leave out --tls, --ca-cert and --token-file"
+            )
+        from armada_hooks.errors import ArmadaConnectionError
+        from armada_hooks.hooks.armada import ArmadaHook
+
+        try:
+            return ArmadaHook(armada_conn_id=args.armada_conn_id).config.channel_spec()
+        except ArmadaConnectionError as exc:
+            raise UsageError(str(exc)) from exc
+    ca_cert = None
+    if args.ca_cert is not None:
+        try:
+            ca_cert = args.ca_cert.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read CA certificate {args.ca_cert}: {exc.strerror}") from exc
+    return ChannelSpec(
+        target=args.armada_target,
+        tls=args.tls or ca_cert is not None,
+        ca_cert=ca_cert,
+        token=_read_token(args.token_file) if args.token_file is not None else None,
+    )
+
+
+def _job_service(args: argparse.Namespace) -> int:
+    import asyncio
+    import dataclasses
+
+    from armada_hooks.errors import ArmadaJobServiceConfigError
+    from armada_hooks.jobservice.server import JobServiceServer
+    from armada_hooks.jobservice.settings import JobServiceSettings
+    from armada_hooks.jobservice.sqlite_store import open_store
+
+    spec = job_service_armada(args)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise UsageError("--tls-cert and --tls-key go together: give both to serve TLS")
+    listener_tls = None
+    if args.tls_cert is not None:
+        try:
+            listener_tls = (args.tls_cert.read_bytes(), args.tls_key.read_bytes())
+        except OSError as exc:
+            raise UsageError(f"cannot read {exc.filename}: {exc.strerror}") from exc
+    chosen = {
+        name: getattr(args, name)
+        for name in ("connection_grace", "idle_timeout", "retention")
+        if getattr(args, name) is not None
+    }
+    try:
+        settings = dataclasses.replace(JobServiceSettings(), **chosen)
+        store = open_store(args.store)
+    except ArmadaJobServiceConfigError as exc:
+        raise UsageError(str(exc)) from exc
+    server = JobServiceServer(
+        spec, store=store, settings=settings, port=args.port, tls=listener_tls
+    )
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await server.open()
+        print(f"job service serving on {server.target}", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await server.close()
+            store.close()
+
+    asyncio.run(run())
+    print("job service stopped", flush=True)
+    return 0
+
+
 def _print(lines: list[str]) -> None:
     for line in lines:
         print(line, flush=True)
@@ -249,6 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _local_armada_parser(sub)
     _jobs_parser(sub)
+    _job_service_parser(sub)
     demo = sub.add_parser("demo", help="run the example DAG against an embedded local Armada")
     demo.add_argument("--time-scale", type=float, default=10.0, help="job-seconds per real second")
     demo.add_argument(
@@ -258,9 +378,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the DAG to run (default: example_dags/armada_example.py)",
     )
     args = parser.parse_args(argv)
-    if args.command in ("local-armada", "jobs"):
+    commands = {"local-armada": _serve, "jobs": _jobs, "job-service": _job_service}
+    if args.command in commands:
         try:
-            return _serve(args) if args.command == "local-armada" else _jobs(args)
+            return commands[args.command](args)
         except UsageError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

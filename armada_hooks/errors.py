@@ -40,6 +40,10 @@ class ArmadaConnectionError(ArmadaFatalError):
     """The Airflow connection is missing or has a field the hook cannot use."""
 
 
+class ArmadaJobServiceConfigError(ArmadaFatalError):
+    """A job service setting or store address it cannot use; the message says which and why."""
+
+
 class ArmadaRpcError(ArmadaError):
     """An Armada RPC failed; ``code`` is the gRPC status code name (``"UNAVAILABLE"``)."""
 

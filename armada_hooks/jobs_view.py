@@ -5,7 +5,7 @@ are named. :func:`read_job_set` replays the stream up to now (GetJobSetEvents wi
 watching), then asks GetJobStatus for every job's current state (``MAX_QUERY_IDS`` a
 call) and GetJobErrors why the failed ones ended. :func:`follow` then watches the stream
 from the last message read, one line per event. Event kinds map to states through
-:func:`armada_hooks.triggers.events.event_state`, the mapping the event-mode triggers use.
+:func:`armada_hooks.job_events.event_state`, the mapping the event-mode triggers use.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 from armada_client.armada import event_pb2
 
 from armada_hooks.job_description import proto_time
+from armada_hooks.job_events import event_state
 from armada_hooks.rpc import chunks
 from armada_hooks.states import FAILURE_STATES, JobState, states_from_answers
-from armada_hooks.triggers.events import event_state
 
 if TYPE_CHECKING:
     from armada_client.client import ArmadaClient

@@ -22,6 +22,7 @@ from armada_hooks.errors import (
     ArmadaJobLostError,
     ArmadaJobNotFinishedError,
     ArmadaJobRejectedError,
+    ArmadaJobServiceConfigError,
     ArmadaJobSpecError,
     ArmadaNotFoundError,
     ArmadaRpcError,
@@ -32,6 +33,7 @@ from armada_hooks.states import JobState
 FATAL = [
     ArmadaFatalError,
     ArmadaConnectionError,
+    ArmadaJobServiceConfigError,
     ArmadaFatalRpcError,
     ArmadaJobSpecError,
     ArmadaAuthError,

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from armada_hooks.job_events import EVENT_STATES, event_state
 from armada_hooks.rpc import RETRYABLE_CODES, describe_failure
 from armada_hooks.states import TERMINAL_STATES, JobState
 from armada_hooks.triggers.poller import JobWait
@@ -40,37 +41,11 @@ MAX_RESUMES = 8  # failed (re)opens in a row before waits fall back (about 35 s 
 HEALTHY_STREAM = 30.0  # seconds open after which a drop counts as the first in a row
 SEEN_GRACE = 10.0  # seconds a stream always gets to show a job before its deadline counts
 
-# The state each event puts its job in; events that are not listed leave it unchanged.
-EVENT_STATES: dict[str, JobState] = {
-    "submitted": JobState.SUBMITTED,
-    "queued": JobState.QUEUED,
-    "leased": JobState.LEASED,
-    "lease_returned": JobState.QUEUED,
-    "lease_expired": JobState.QUEUED,
-    "pending": JobState.PENDING,
-    "running": JobState.RUNNING,
-    "succeeded": JobState.SUCCEEDED,
-    "failed": JobState.FAILED,
-    "cancelled": JobState.CANCELLED,
-    "preempted": JobState.PREEMPTED,
-}
-_REJECTED_CAUSE = 4  # api.Cause.Rejected: a failed event that means the job was rejected
+__all__ = ["EVENT_STATES", "EventStreamLost", "EventWatch", "event_state"]
 
 
 class EventStreamLost(Exception):
     """A wait cannot be served from the event stream; the trigger falls back to polling."""
-
-
-def event_state(message: event_pb2.EventMessage) -> tuple[str, JobState | None]:
-    """The job id an event is about, and the state it puts the job in (None: unchanged)."""
-    kind = message.WhichOneof("events")
-    if kind is None:
-        return "", None
-    body = getattr(message, kind)
-    state = EVENT_STATES.get(kind)
-    if kind == "failed" and body.cause == _REJECTED_CAUSE:
-        state = JobState.REJECTED
-    return str(getattr(body, "job_id", "")), state
 
 
 @dataclass(eq=False)

@@ -1,0 +1,79 @@
+"""What the job service keeps, and the small interface every store offers.
+
+Per (queue, job set): the id of the last stream message applied, the wall-clock time a
+request last touched it, and each job's Armada state and reason. A message's job changes
+and its id are written in one step, so that a stream resumed from the stored id after a
+restart replays nothing that was applied and misses nothing that was not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from armada_hooks.states import JobState
+
+JobSetKey = tuple[str, str]  # (queue, job set id)
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One job's last known Armada state and the reason Armada gave (if any)."""
+
+    job_id: str
+    state: JobState
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class JobSetRecord:
+    """One followed job set: where its stream was left, when it was last asked about.
+
+    ``all_terminal``: every job it knows has ended (true of a job set that knows none).
+    """
+
+    queue: str
+    job_set_id: str
+    last_message_id: str
+    touched: float  # epoch seconds
+    all_terminal: bool
+
+    @property
+    def key(self) -> JobSetKey:
+        """``(queue, job_set_id)``."""
+        return (self.queue, self.job_set_id)
+
+
+class JobStateStore(Protocol):
+    """The job service's storage; SQLite is the embedded default."""
+
+    def job_set(self, key: JobSetKey) -> JobSetRecord | None:
+        """The job set's record, or None if the store has none."""
+        ...
+
+    def jobs(self, key: JobSetKey) -> dict[str, JobRecord]:
+        """Every job the store knows in the job set, by id."""
+        ...
+
+    def record(self, key: JobSetKey, message_id: str, changes: Iterable[JobRecord]) -> None:
+        """Write job changes and the id of the last message they came from, atomically."""
+        ...
+
+    def touch(self, key: JobSetKey, when: float) -> None:
+        """Note a request at epoch second ``when`` (creating the job set's record)."""
+        ...
+
+    def job_sets(self) -> list[JobSetRecord]:
+        """Every job set the store holds."""
+        ...
+
+    def purge(self, key: JobSetKey) -> None:
+        """Delete the job set and its jobs."""
+        ...
+
+    def close(self) -> None:
+        """Release the store's resources."""
+        ...

@@ -7,6 +7,7 @@ that message. With ``watch`` the stream stays open and new events arrive as they
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 import grpc
@@ -22,7 +23,10 @@ if TYPE_CHECKING:
 
     from armada_hooks.testing.core import Core
 
-_IDLE_CHECK = 0.5  # seconds between liveness checks of a quiet watching stream
+# A quiet watching stream is woken by a new event, by its caller leaving (the RPC's
+# termination callback) or by the server stopping; this is only a safety net, so a
+# thousand idle streams cost next to nothing.
+_IDLE_CHECK = 5.0
 
 
 class EventService(event_pb2_grpc.EventServicer):
@@ -63,6 +67,8 @@ class EventService(event_pb2_grpc.EventServicer):
                 return  # nothing to replay; reading a job set never creates it
             log = existing if existing is not None else store.job_set(key)
             end = len(log.events)
+        if request.watch:
+            context.add_callback(lambda: _wake(store.lock, log.cond))
         drop_after = self.core.faults.stream_drop_after()
         sent = 0
         while True:
@@ -113,3 +119,9 @@ class EventService(event_pb2_grpc.EventServicer):
         with self.core.store.lock:
             for log in self.core.store.job_sets.values():
                 log.cond.notify_all()
+
+
+def _wake(lock: threading.Lock | threading.RLock, cond: threading.Condition) -> None:
+    """Wake the streams waiting on ``cond`` (one of them has just ended)."""
+    with lock:
+        cond.notify_all()

@@ -150,6 +150,16 @@ def _snapshot(job: JobRecord) -> JobSnapshot:
     )
 
 
+DEFAULT_MAX_WORKERS = 4096  # threads for concurrent calls; idle streams cost a thread each
+# gRPC's core cancels calls at random once more than 1,000 wait for a thread (its soft
+# limit); a burst of new streams waits while the pool grows, so the limits are raised.
+SERVER_OPTIONS = (
+    *CHANNEL_OPTIONS,
+    ("grpc.server.max_pending_requests", 20_000),
+    ("grpc.server.max_pending_requests_hard_limit", 40_000),
+)
+
+
 class LocalArmada:
     """A local Armada: Armada's gRPC API on ``127.0.0.1`` (port 0 by default).
 
@@ -166,7 +176,9 @@ class LocalArmada:
     ``time_scale=60`` runs a job-minute per real second. ``nodes`` are the simulated
     cluster's nodes (default: one with 8 CPUs, 32Gi memory, 100Gi ephemeral storage and
     no GPUs): a job whose requests fit on none is rejected, as Armada's submission check
-    rejects it.
+    rejects it. Every call, an open watching event stream included, holds one of
+    ``max_workers`` threads (made as needed): the default serves thousands of streams at
+    once, as a job service following that many job sets needs.
     """
 
     def __init__(
@@ -183,7 +195,7 @@ class LocalArmada:
         state_path: str | Path | None = None,
         token: str | None = None,
         tls: ServerTls | None = None,
-        max_workers: int = 64,
+        max_workers: int = DEFAULT_MAX_WORKERS,
         nodes: Iterable[Node] = DEFAULT_NODES,
     ) -> None:
         defaults = defaults or JobBehaviour()
@@ -231,7 +243,7 @@ class LocalArmada:
                     max_workers=self.max_workers, thread_name_prefix="local-armada"
                 ),
                 interceptors=[Gate(self.counter, self.faults, self.token)],
-                options=CHANNEL_OPTIONS,
+                options=SERVER_OPTIONS,
             )
             services.register(server)
             address = f"{self.host}:{self._port}"

@@ -16,7 +16,7 @@ export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN := sqlite:///$(CURDIR)/.airflow/airfl
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup demo test lint typecheck docs pytest bench clean
+.PHONY: setup postgresql demo test lint typecheck docs pytest bench clean
 
 setup: $(VENV)/.synced $(AIRFLOW_HOME)/.migrated
 
@@ -48,7 +48,21 @@ typecheck: $(VENV)/.synced
 docs: $(VENV)/.synced
 	$(BIN)/sphinx-build -E -W --keep-going -q -b html docs docs/_build/html
 
-pytest: setup
+# PostgreSQL for the real-stack tests (tests/stack, armada_hooks.testing.stack): Debian's
+# server, installed when no initdb is found (CI runs as root). Debian puts the programs in
+# /usr/lib/postgresql/<version>/bin; no main cluster is made: the fixture runs its own.
+PG_INITDB := $(wildcard /usr/lib/postgresql/*/bin/initdb)
+
+postgresql:
+ifeq ($(PG_INITDB),)
+	@[ "$$(id -u)" = 0 ] || { echo "tests/stack needs PostgreSQL: sudo apt-get install -y postgresql"; exit 1; }
+	@[ -e /etc/postgresql-common/createcluster.conf ] || { mkdir -p /etc/postgresql-common && \
+	  echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf; }
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Options::=--force-confold postgresql > /dev/null
+endif
+
+pytest: setup postgresql
 	$(BIN)/pytest
 
 test: lint typecheck docs pytest

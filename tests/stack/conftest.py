@@ -30,6 +30,8 @@ SCENARIO_DAGS = (
     "stack_lease_returned",
     "stack_lost",
     "stack_mapped",
+    "stack_triggerer_restart",
+    "stack_triggerer_killed",
 )
 TIMINGS: dict[str, float] = {}
 

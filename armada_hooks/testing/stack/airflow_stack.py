@@ -74,6 +74,9 @@ BASE_CONFIG: dict[tuple[str, str], str] = {
     # LocalExecutor's reports every loop: a short loop keeps a report ahead of a re-queue
     # that a poke_interval of a few seconds brings.
     ("scheduler", "scheduler_idle_sleep_time"): "0.5",
+    # A killed triggerer's triggers are taken over once its heartbeat is this old.
+    ("triggerer", "job_heartbeat_sec"): "2",
+    ("triggerer", "triggerer_health_check_threshold"): "15",
 }
 
 
@@ -309,12 +312,24 @@ class AirflowStack:
 
     def live_triggerers(self, within: float = 30.0) -> int:
         """Triggerer jobs whose heartbeat is at most ``within`` seconds old."""
+        return len(self.triggerer_job_ids(within))
+
+    def triggers_by_triggerer(self) -> dict[int, int]:
+        """Triggerer job id -> how many triggers it has been assigned (metadata DB)."""
         rows = self.postgres.query(
-            "SELECT count(*) FROM job WHERE job_type = 'TriggererJob' AND state = 'running' "
+            "SELECT triggerer_id, count(*) FROM trigger WHERE triggerer_id IS NOT NULL "
+            "GROUP BY triggerer_id"
+        )
+        return {int(str(job_id)): int(str(n)) for job_id, n in rows}
+
+    def triggerer_job_ids(self, within: float = 30.0) -> set[int]:
+        """Ids of the triggerer jobs whose heartbeat is at most ``within`` seconds old."""
+        rows = self.postgres.query(
+            "SELECT id FROM job WHERE job_type = 'TriggererJob' AND state = 'running' "
             "AND latest_heartbeat > now() - make_interval(secs => %s)",
             (within,),
         )
-        return int(str(rows[0][0]))
+        return {int(str(row[0])) for row in rows}
 
     def wait_for_dags(self, *dag_ids: str, timeout: float = 120.0) -> None:
         """Wait until the DAG processor has parsed these DAGs (fail at once on an import error)."""

@@ -147,3 +147,40 @@ with dag("stack_mapped", retries=0):
             for _ in range(MAPPED)
         ]
     )
+
+# 7 and 6: tasks deferred on one triggerer, which is restarted (7) or killed (6) while
+# the jobs run; each job is held until the run's release file appears. In 6 the jobs
+# write a numbered line a second, so that the task logs show what the triggers fetched.
+RESTARTED = 10
+KILLED = 50
+LINES = (
+    "i=0; while [ ! -e '{{ dag_run.conf[\"release_file\"] }}' ]; do i=$((i+1)); "
+    'echo "container line $i"; sleep 1; done; echo "container last line"'
+)
+with dag("stack_triggerer_restart", retries=0):
+    ArmadaOperator.partial(
+        task_id="held",
+        armada_queue="default",
+        deferrable=True,
+        poll_interval=1,
+        fetch_logs=False,
+    ).expand(
+        job_request=[
+            job({"armada-hooks/execution": "subprocess"}, command=("sh", "-c", HOLD))
+            for _ in range(RESTARTED)
+        ]
+    )
+with dag("stack_triggerer_killed", retries=0):
+    ArmadaOperator.partial(
+        task_id="streaming",
+        armada_queue="default",
+        deferrable=True,
+        poll_interval=2,
+        fetch_logs=True,
+        log_interval=1,
+    ).expand(
+        job_request=[
+            job({"armada-hooks/execution": "subprocess"}, command=("sh", "-c", LINES))
+            for _ in range(KILLED)
+        ]
+    )

@@ -117,6 +117,9 @@ with dag("stack_lease_returned", **RETRY_FAST):
     )
 
 # 13: a job that never reaches the query API: lost after the acknowledgement timeout.
+# The timeout outlasts the deferring worker's exit (5 s and more on two busy cores): a
+# trigger that fires while the scheduler has not yet seen that exit meets an Airflow
+# 3.3.2 race (the stale report fails the re-queued task: "state mismatch").
 with dag("stack_lost", retries=0):
     ArmadaOperator(
         task_id="lost",
@@ -124,7 +127,7 @@ with dag("stack_lost", retries=0):
         job_request=job({"armada-hooks/lost": "true", "armada-hooks/runtime": "3600"}),
         deferrable=True,
         poll_interval=1,
-        acknowledgement_timeout=4,
+        acknowledgement_timeout=15,
     )
 
 # 18: many mapped deferred tasks; each job is a real local process that holds until the

@@ -23,7 +23,8 @@ AIRFLOW2_HOME := $(CURDIR)/.airflow2
 AIRFLOW2_ENV := AIRFLOW_HOME=$(AIRFLOW2_HOME) \
 	AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///$(AIRFLOW2_HOME)/airflow.db
 
-.PHONY: setup demo test lint typecheck docs pytest pytest-airflow2 bench clean protos historic-client
+.PHONY: setup postgresql demo test lint typecheck docs pytest pytest-airflow2 bench clean \
+	protos historic-client
 
 setup: $(VENV)/.synced $(AIRFLOW_HOME)/.migrated
 
@@ -83,7 +84,22 @@ $(HISTORIC_ENV)/.installed: $(UV) $(HISTORIC_REQUIREMENTS)
 
 historic-client: $(HISTORIC_ENV)/.installed
 
-pytest: setup $(HISTORIC_ENV)/.installed
+
+# PostgreSQL for the real-stack tests (tests/stack, armada_hooks.testing.stack): Debian's
+# server, installed when no initdb is found (CI runs as root). Debian puts the programs in
+# /usr/lib/postgresql/<version>/bin; no main cluster is made: the fixture runs its own.
+PG_INITDB := $(wildcard /usr/lib/postgresql/*/bin/initdb)
+
+postgresql:
+ifeq ($(PG_INITDB),)
+	@[ "$$(id -u)" = 0 ] || { echo "tests/stack needs PostgreSQL: sudo apt-get install -y postgresql"; exit 1; }
+	@[ -e /etc/postgresql-common/createcluster.conf ] || { mkdir -p /etc/postgresql-common && \
+	  echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf; }
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Options::=--force-confold postgresql > /dev/null
+endif
+
+pytest: setup postgresql $(HISTORIC_ENV)/.installed
 	$(BIN)/pytest
 
 pytest-airflow2: $(AIRFLOW2_HOME)/.migrated

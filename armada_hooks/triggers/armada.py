@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
@@ -190,12 +191,16 @@ class ArmadaJobTrigger(PlainTrigger):
         fetcher = log_hook.log_fetcher(self.job_id, self.log, self.log_interval)
         stop = asyncio.Event()
         pump: asyncio.Task[None] | None = None
+        # ``done`` runs in the poller's (or event watch's) task, whose context is that of
+        # whichever trigger started it; the triggerer routes a log record to a task's log
+        # by context, so the pump must run in this trigger's own.
+        own_context = contextvars.copy_context()
 
         def done(state: JobState) -> bool:
             nonlocal pump
             if pump is None and state is JobState.RUNNING:
                 loop = asyncio.get_running_loop()
-                pump = loop.create_task(self._pump_logs(fetcher, stop))
+                pump = loop.create_task(self._pump_logs(fetcher, stop), context=own_context)
             return self._wait_over(state)
 
         try:

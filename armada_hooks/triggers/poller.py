@@ -4,7 +4,11 @@ Each tick sends one GetJobStatus for the jobs whose triggers are due (chunks of 
 asked concurrently by the hook), wakes only the triggers whose wait is over, and stops
 when nobody waits. Each trigger keeps its own poll interval (a trigger asking for 60 s
 is not polled every second); a trigger due within ``EARLY`` of its interval rides along
-with the current tick, so triggers stay batched; the pause between ticks carries up to
+with the current tick, so triggers stay batched. Triggers of one interval share one grid
+of ticks (anchored where the first of them was polled): a trigger that joins later is
+polled at once, then on that grid, never later than one interval after its last poll,
+so that triggers arriving one by one (tasks deferring over minutes) still cost one RPC
+per interval and not one per arrival phase. The pause between ticks carries up to
 ``JITTER`` extra (never more than ``JITTER_CAP`` seconds, so a job's end is seen within
 its interval plus that) so that many triggerer processes don't poll in step. An RPC error is
 retried by the hook per batch, never once per trigger; if it persists, every trigger of
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +41,14 @@ JITTER_CAP = 0.5  # ... and never by more than this many seconds (latency <= int
 EARLY = 0.2  # a trigger is polled up to this fraction of its interval early, to batch
 FIRST_POLL_WINDOW = 0.025  # seconds new triggers gather before their first, shared poll
 DESCRIBE_WINDOW = 0.01  # seconds descriptions asked for gather before one batched RPC
+
+
+def next_on_grid(anchor: float, interval: float, now: float) -> float:
+    """The last tick of the grid ``anchor + k * interval`` at or before ``now + interval``.
+
+    Later than ``now`` (``now >= anchor``), and never more than one interval after it.
+    """
+    return anchor + math.floor((now + interval - anchor) / interval) * interval
 
 
 def pause_before(due_in: float) -> float:
@@ -94,6 +107,7 @@ class StatusPoller:
         self.ticks = 0
         self._to_describe: dict[str, list[asyncio.Future[JobDescription]]] = {}
         self._describer: asyncio.Task[None] | None = None
+        self._grids: dict[float, float] = {}  # interval -> the anchor of its ticks
 
     @classmethod
     def for_connection(cls, conn_id: str) -> StatusPoller:
@@ -176,6 +190,7 @@ class StatusPoller:
             delay = pause_before(min(pending) - loop.time())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
+        self._grids.clear()  # nobody waits: the next waits start grids of their own
 
     @staticmethod
     def _fail(waiters: list[_Waiter], exc: Exception) -> None:
@@ -194,4 +209,5 @@ class StatusPoller:
         for waiter in due:
             waiter.polled = True
             if not waiter.offer(states.get(waiter.job_id, JobState.UNKNOWN)):
-                waiter.next_due = now + waiter.interval
+                anchor = self._grids.setdefault(waiter.interval, now)
+                waiter.next_due = next_on_grid(anchor, waiter.interval, now)

@@ -10,7 +10,14 @@ import pytest
 
 from armada_hooks.testing import job_request_item
 from armada_hooks.triggers.armada import ArmadaJobTrigger
-from armada_hooks.triggers.poller import EARLY, JITTER, JITTER_CAP, StatusPoller, pause_before
+from armada_hooks.triggers.poller import (
+    EARLY,
+    JITTER,
+    JITTER_CAP,
+    StatusPoller,
+    next_on_grid,
+    pause_before,
+)
 
 pytestmark = pytest.mark.local_armada(time_scale=20)
 
@@ -87,6 +94,38 @@ async def test_each_trigger_keeps_its_own_interval(local_armada, local_armada_co
     assert seen[fast] >= 10
     assert seen[slow] == 1  # polled once at start, not every tick of the fast one
     assert poller.waiting == 0  # cancelled waits leave the set
+
+
+async def test_triggers_joining_one_by_one_share_one_status_rpc_per_interval(
+    local_armada, local_armada_connection
+):
+    # Tasks defer one after another (a real triggerer picks them up over minutes): each
+    # joins at its own moment, yet once all have joined they are polled on one grid.
+    ids = submit_many(local_armada, 20, **{"armada-hooks/runtime": "1h"})
+    poller = StatusPoller.for_connection("armada_default")
+    interval = 0.5
+    waits = []
+    for job_id in ids:  # 20 arrivals 0.05 s apart: phases spread over two intervals
+        waits.append(asyncio.ensure_future(poller.wait(job_id, interval, lambda state: False)))
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(interval + JITTER_CAP)
+    before = local_armada.rpc_count("GetJobStatus")
+    await asyncio.sleep(4 * interval)
+    polls = local_armada.rpc_count("GetJobStatus") - before
+    for wait in waits:
+        wait.cancel()
+    await asyncio.gather(*waits, return_exceptions=True)
+    assert 3 <= polls <= 5  # one tick per interval (4, give or take the window's edges)
+
+
+def test_a_grid_tick_is_never_more_than_one_interval_away():
+    anchor, interval = 100.0, 2.0
+    for now in (100.0, 100.01, 101.0, 101.99, 102.0, 102.3, 157.77):
+        tick = next_on_grid(anchor, interval, now)
+        assert now < tick <= now + interval
+        assert math.isclose((tick - anchor) / interval, round((tick - anchor) / interval))
+    # A tick that came a little late keeps the grid: the next one is one interval on.
+    assert next_on_grid(anchor, interval, 102.3) == 104.0
 
 
 async def test_one_failure_is_retried_once_for_the_whole_batch(

@@ -224,3 +224,41 @@ async def test_log_streaming_triggers_share_the_loops_hook_and_leave_it_open(
     out = capfd.readouterr().out
     for job_id in [*together, after]:
         assert all(out.count(f"[{job_id}] line {i} of 3") == 1 for i in (1, 2, 3)), job_id
+
+
+async def test_each_triggers_log_lines_are_logged_in_that_triggers_own_context(
+    local_armada, local_armada_connection
+):
+    # Airflow's triggerer sends a log record to a task's log by the context it is logged
+    # in; the shared poller runs in the context of the trigger that started it, so a log
+    # pump started from its callback would write every trigger's lines into that one log.
+    import contextvars
+
+    running = contextvars.ContextVar("running_trigger", default="")
+    seen: list[tuple[str, str]] = []
+
+    class Recorder:
+        def _record(self, msg: object, *args: object, **kwargs: object) -> None:
+            seen.append((running.get(), str(msg) % args if args else str(msg)))
+
+        info = warning = debug = error = exception = _record
+
+    class RecordedTrigger(ArmadaJobTrigger):
+        @property
+        def log(self) -> Recorder:  # type: ignore[override]
+            return Recorder()
+
+    logs = {"armada-hooks/runtime": "20s", "armada-hooks/log-lines": "3"}
+    ids = [submit(local_armada, **logs) for _ in range(3)]
+
+    async def run_as(job_id: str) -> dict:
+        running.set(job_id)
+        trigger = RecordedTrigger(job_id, poll_interval=0.1, fetch_logs=True, log_interval=0.2)
+        return await first_event(trigger)
+
+    payloads = await asyncio.gather(*(run_as(job_id) for job_id in ids))
+    assert [p["state"] for p in payloads] == ["SUCCEEDED"] * 3
+    container_lines = [(ctx, msg) for ctx, msg in seen if " line " in msg and " of 3" in msg]
+    assert len(container_lines) == 9, seen
+    for ctx, message in container_lines:
+        assert f"[{ctx}] " in message, (ctx, message)

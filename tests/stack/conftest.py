@@ -1,0 +1,98 @@
+"""The real stack of tests/stack: one per session, serving tests/stack/dags.
+
+A second connection, ``armada_wrong_token``, is ``armada_default`` with a token the local
+Armada refuses. Each triggerer runs at most 60 triggers, so that the 100 mapped tasks of
+scenario 18 must be shared by both. Every scenario's wall time is printed at the end.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from armada_hooks.testing.stack import AirflowStack
+    from armada_hooks.testing.stack.runs import StackRun
+
+DAGS = Path(__file__).resolve().parent / "dags"
+WRONG_TOKEN_CONN = "armada_wrong_token"
+TRIGGERER_CAPACITY = 60
+SCENARIO_DAGS = (
+    "stack_rejected",
+    "stack_wrong_token",
+    "stack_cancelled_outside",
+    "stack_preempted",
+    "stack_lease_returned",
+    "stack_lost",
+    "stack_mapped",
+    "stack_triggerer_restart",
+    "stack_triggerer_killed",
+)
+TIMINGS: dict[str, float] = {}
+
+
+@pytest.fixture(scope="session")
+def airflow_stack_options() -> dict[str, Any]:
+    return {
+        "dags_folder": DAGS,
+        "triggerer_capacity": TRIGGERER_CAPACITY,
+        "extra_connections": {WRONG_TOKEN_CONN: {"password": "not-the-armada-token"}},
+    }
+
+
+@pytest.fixture(scope="session")
+def stack(airflow_stack: AirflowStack) -> AirflowStack:
+    """The session's stack, once every scenario DAG is parsed."""
+    begun = time.monotonic()
+    airflow_stack.wait_for_dags(*SCENARIO_DAGS)
+    TIMINGS["stack start-up"] = airflow_stack.startup_seconds["total"]
+    TIMINGS["DAGs parsed (after start-up)"] = time.monotonic() - begun
+    return airflow_stack
+
+
+@pytest.fixture
+def run_dag(stack: AirflowStack) -> Callable[..., StackRun]:
+    """``run_dag(dag_id, timing=..., **options)``: the stack's run_dag, its wall time kept."""
+
+    def run(dag_id: str, *, timing: str, **options: Any) -> StackRun:
+        finished = stack.run_dag(dag_id, **options)
+        TIMINGS[timing] = finished.seconds
+        # The scheduler failed no task on a stale executor report (an Airflow race).
+        mismatches = stack.postgres.query(
+            "SELECT extra FROM log WHERE event = 'state mismatch' AND dag_id = %s AND run_id = %s",
+            (dag_id, finished.run_id),
+        )
+        assert mismatches == [], mismatches
+        return finished
+
+    return run
+
+
+@pytest.fixture
+def wait_for() -> Callable[..., Any]:
+    """``wait_for(condition, timeout, what)``: poll until truthy; that value."""
+    return _wait_for
+
+
+def _wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll until ``condition()`` is truthy; that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(0.2)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if TIMINGS:
+        terminalreporter.section("real stack: wall times (s)")
+        for name, seconds in TIMINGS.items():
+            terminalreporter.write_line(f"{seconds:7.1f}  {name}")

@@ -181,7 +181,9 @@ class RetryPolicy:
             if not (isinstance(exc, grpc.RpcError) or status_code(exc) is not None):
                 raise
             tries = int(retrying.statistics.get("attempt_number", 1))
-            raise self.translate(exc, method, queue, tries, codes) from exc
+            # The typed error names the call, the code and Armada's words: gRPC's own
+            # traceback under it would only be noise in a task's log.
+            raise self.translate(exc, method, queue, tries, codes) from None
 
     def call(
         self,

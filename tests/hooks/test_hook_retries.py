@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+import traceback
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -361,6 +362,10 @@ def test_server_validation_text_reaches_the_spec_error(
     assert "namespace is a required field" in str(info.value)  # Armada's own words
     assert "Fix the job request" in str(info.value)
     assert isinstance(info.value, AirflowFailException)
+    # the message says it all: no gRPC traceback is chained under it into the task log
+    assert info.value.__cause__ is None
+    assert info.value.__suppress_context__ is True
+    assert "_InactiveRpcError" not in "".join(traceback.format_exception(info.value))
 
 
 def test_unavailable_forever_gives_a_retryable_rpc_error_after_all_tries(

@@ -1,28 +1,28 @@
 """The ``armada`` Airflow connection, parsed and checked once.
 
-===========================  ===========================================================
-connection field             meaning
-===========================  ===========================================================
-host, port                   the Armada gRPC endpoint (``armada.example.com``, ``50051``)
-password                     bearer token (sent as ``authorization: Bearer``; never logged)
-extra ``tls``                ``true`` to use TLS (default ``false``)
-extra ``ca_cert``            CA bundle: a file path or PEM text (default: system roots)
-extra ``client_cert``        client certificate for mutual TLS: path or PEM
-extra ``client_key``         its private key: path or PEM (both or neither)
-extra ``rpc_timeout``        deadline of every RPC, seconds (default 30)
-extra ``lookout_url``        Armada's Lookout UI, for links (``https://lookout.example.com``)
-extra ``binoculars_target``  Binoculars endpoint per cluster, a template with
-                             ``{cluster}`` (``binoculars-{cluster}.example.com:443``)
-extra ``default_queue``      queue used when an operator names none
-extra ``event_mode``         ``true``: deferred waits follow job-set event streams instead of
-                             polling (triggers may still choose; default ``false``)
-extra ``log_interval``       seconds between container-log fetches while a job writes
-                             (default 5; a quiet log is fetched less often, down to once a
-                             minute)
-extra ``job_service_target`` ``host:port`` of an ``armada-hooks job-service``: job statuses
-                             are asked of it (same TLS and token settings) instead of
-                             Armada's query API; submit, cancel and the rest go to Armada
-===========================  ===========================================================
+============================  ===========================================================
+connection field              meaning
+============================  ===========================================================
+host, port                    the Armada gRPC endpoint (``armada.example.com``, ``50051``)
+password                      bearer token (sent as ``authorization: Bearer``; never logged)
+extra ``tls``                 ``true`` to use TLS (default ``false``)
+extra ``ca_cert``             CA bundle: a file path or PEM text (default: system roots)
+extra ``client_cert``         client certificate for mutual TLS: path or PEM
+extra ``client_key``          its private key: path or PEM (both or neither)
+extra ``rpc_timeout``         deadline of every RPC, seconds (default 30)
+extra ``lookout_url``         Armada's Lookout UI, for links (``https://lookout.example.com``)
+extra ``binoculars_target``   Binoculars endpoint per cluster, a template with
+                              ``{cluster}`` (``binoculars-{cluster}.example.com:443``)
+extra ``default_queue``       queue used when an operator names none
+extra ``event_mode``          ``true``: deferred waits follow job-set event streams instead of
+                              polling (triggers may still choose; default ``false``)
+extra ``log_interval``        seconds between container-log fetches while a job writes
+                              (default 5; a quiet log is fetched less often, down to once a
+                              minute)
+extra ``job_service_target``  ``host:port`` of an ``armada-hooks job-service``: statuses
+                              are asked of it (same TLS and token settings) instead of
+                              Armada's query API; submit, cancel and the rest go to Armada
+============================  ===========================================================
 
 Extras may also be spelled ``extra__armada__<name>`` (older Airflow UIs).
 """

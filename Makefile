@@ -23,7 +23,8 @@ AIRFLOW2_HOME := $(CURDIR)/.airflow2
 AIRFLOW2_ENV := AIRFLOW_HOME=$(AIRFLOW2_HOME) \
 	AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///$(AIRFLOW2_HOME)/airflow.db
 
-.PHONY: setup demo test lint typecheck docs pytest pytest-airflow2 bench clean protos historic-client
+.PHONY: setup demo test lint typecheck docs pytest pytest-airflow2 bench clean protos historic-client \
+	redis-server
 
 setup: $(VENV)/.synced $(AIRFLOW_HOME)/.migrated
 
@@ -83,7 +84,13 @@ $(HISTORIC_ENV)/.installed: $(UV) $(HISTORIC_REQUIREMENTS)
 
 historic-client: $(HISTORIC_ENV)/.installed
 
-pytest: setup $(HISTORIC_ENV)/.installed
+# The job service's Redis tests start Debian's redis-server (127.0.0.1, a free port);
+# installed here when missing (CI runs as root).
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server; }
+
+pytest: setup $(HISTORIC_ENV)/.installed redis-server
 	$(BIN)/pytest
 
 pytest-airflow2: $(AIRFLOW2_HOME)/.migrated

@@ -258,8 +258,9 @@ def _job_service_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument(
         "--store",
         default="sqlite::memory:",
-        metavar="sqlite:PATH",
-        help="where states are kept (default: in memory; sqlite:PATH survives restarts)",
+        metavar="sqlite:PATH|redis://HOST:PORT/DB",
+        help="where states are kept (default: in memory; sqlite:PATH survives restarts; "
+        "redis://HOST:PORT/DB is shared by replicas)",
     )
     p.add_argument(
         "--token-file", type=Path, help="file holding Armada's bearer token (never on argv)"

@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 Certainty = job_states_pb2.Certainty
 FLUSH_DELAY = 0.05  # seconds state changes wait to be written together
 FLUSH_SIZE = 500  # changes that are written at once, without waiting
+FLUSH_RETRY = 0.5  # seconds before a write the store refused is tried again
 HEALTHY_STREAM = 30.0  # seconds open after which a drop counts as the first in a row
 
 
@@ -103,6 +104,7 @@ class JobSetFollower:
         self._ok_timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self.closed = False
+        self.store_down = False  # the last write failed; a retry is scheduled
 
     # -- lifetime ----------------------------------------------------------
 
@@ -237,7 +239,7 @@ class JobSetFollower:
                 self.jobs[job_id] = record
                 self._pending[job_id] = record
                 self.queried.pop(job_id, None)
-        if len(self._pending) >= FLUSH_SIZE:
+        if len(self._pending) >= FLUSH_SIZE and not self.store_down:
             self.flush()
         elif self._flush_timer is None:
             self._flush_timer = asyncio.get_running_loop().call_later(FLUSH_DELAY, self.flush)
@@ -249,9 +251,26 @@ class JobSetFollower:
             self._flush_timer = None
         if not self._pending and self.last_message_id == self._saved_message_id:
             return
-        changes, self._pending = list(self._pending.values()), {}
-        self._store.record(self.key, self.last_message_id, changes)
+        try:
+            self._store.record(self.key, self.last_message_id, list(self._pending.values()))
+        except Exception as exc:  # the store is down (Redis restarting): keep, write later
+            self.store_down = True
+            if self._flush_timer is not None:
+                self._flush_timer.cancel()
+            log.warning(
+                "job set %r in queue %r: the store could not be written (%s); retrying in %.1fs",
+                self.key[1],
+                self.key[0],
+                describe_failure(exc),
+                FLUSH_RETRY,
+            )
+            with contextlib.suppress(RuntimeError):  # no running loop: the next flush writes
+                loop = asyncio.get_running_loop()
+                self._flush_timer = loop.call_later(FLUSH_RETRY, self.flush)
+            return
+        self._pending = {}
         self._saved_message_id = self.last_message_id
+        self.store_down = False
 
     def _arm(self, attempt: int) -> None:
         loop = asyncio.get_running_loop()

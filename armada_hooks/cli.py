@@ -273,6 +273,7 @@ def _job_service_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         ("connection-grace", "30"),
         ("idle-timeout", "300"),
         ("retention", "3600"),
+        ("lease-ttl", "5"),
     ):
         p.add_argument(f"--{name}", type=float, help=f"seconds (default {default})")
 
@@ -328,7 +329,7 @@ def _job_service(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot read {exc.filename}: {exc.strerror}") from exc
     chosen = {
         name: getattr(args, name)
-        for name in ("connection_grace", "idle_timeout", "retention")
+        for name in ("connection_grace", "idle_timeout", "retention", "lease_ttl")
         if getattr(args, name) is not None
     }
     try:

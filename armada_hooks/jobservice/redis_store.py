@@ -7,16 +7,22 @@ lists the job sets held. A record's job changes and its message id are written i
 that was applied and misses nothing that was not. ``touch`` never moves a time back
 (a small Lua script compares and sets in one step). Durability is Redis's own (run it
 with ``appendonly yes`` to keep states across a Redis restart).
+
+Replicas sharing the database follow each job set one at a time: ``<prefix>lease:<key>``
+names the holder (the store's ``owner``) and expires unless renewed
+(:class:`~.store.LeasedStore`); a record for a job set whose lease another replica holds
+is refused, in the same script that writes it.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from armada_hooks.errors import ArmadaJobServiceConfigError
-from armada_hooks.jobservice.store import JobRecord, JobSetKey, JobSetRecord
+from armada_hooks.jobservice.store import JobRecord, JobSetKey, JobSetRecord, LeaseLostError
 from armada_hooks.states import TERMINAL_STATES, JobState
 
 if TYPE_CHECKING:
@@ -30,6 +36,30 @@ if redis.call('HEXISTS', KEYS[1], 'last_message_id') == 0 then
   redis.call('HSET', KEYS[1], 'last_message_id', '')
 end
 redis.call('SADD', KEYS[2], ARGV[2])
+return 1
+"""
+
+
+_ACQUIRE = """
+local holder = redis.call('GET', KEYS[1])
+if holder == false or holder == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+# KEYS: lease, set, jobs, sets. ARGV: owner, message id, member, then job id / value pairs.
+_RECORD = """
+local holder = redis.call('GET', KEYS[1])
+if holder ~= false and holder ~= ARGV[1] then return 0 end
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+redis.call('HSET', KEYS[2], 'last_message_id', ARGV[2])
+redis.call('HSETNX', KEYS[2], 'touched', '0')
+redis.call('SADD', KEYS[4], ARGV[3])
 return 1
 """
 
@@ -49,9 +79,10 @@ class RedisStore:
     :param url: ``redis://HOST:PORT/DB`` (``rediss://`` for TLS; a password in the URL
         is passed to Redis and never logged).
     :param prefix: the prefix of every key (several services may share one database).
+    :param owner: this replica's name in the leases (default: a new random one).
     """
 
-    def __init__(self, url: str, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(self, url: str, prefix: str = DEFAULT_PREFIX, owner: str = "") -> None:
         import redis
 
         parts = urlsplit(url)
@@ -74,6 +105,27 @@ class RedisStore:
             ) from None
         self.prefix = prefix
         self._touch = self._redis.register_script(_TOUCH)
+        self._acquire = self._redis.register_script(_ACQUIRE)
+        self._release = self._redis.register_script(_RELEASE)
+        self._record_script = self._redis.register_script(_RECORD)
+        self.owner = owner or uuid.uuid4().hex
+
+    def _lease_key(self, key: JobSetKey) -> str:
+        return f"{self.prefix}lease:{_member(key)}"
+
+    def acquire(self, key: JobSetKey, ttl: float) -> bool:
+        """Take or renew the job set's lease for ``ttl`` seconds; False if another holds it."""
+        ms = max(1, int(ttl * 1000))
+        return bool(self._acquire(keys=[self._lease_key(key)], args=[self.owner, ms]))
+
+    def release(self, key: JobSetKey) -> None:
+        """Give the job set's lease up, if this store's owner holds it."""
+        self._release(keys=[self._lease_key(key)], args=[self.owner])
+
+    def lease_holder(self, key: JobSetKey) -> str | None:
+        """The owner holding the job set's lease now, or None."""
+        holder = self._redis.get(self._lease_key(key))
+        return holder.decode() if holder is not None else None
 
     def _set_key(self, key: JobSetKey) -> str:
         return f"{self.prefix}set:{_member(key)}"
@@ -110,15 +162,19 @@ class RedisStore:
         return {job.decode(): _job(job.decode(), value) for job, value in raw.items()}
 
     def record(self, key: JobSetKey, message_id: str, changes: Iterable[JobRecord]) -> None:
-        """Write the changed jobs and the job set's last message id in one transaction."""
-        mapping = {c.job_id: json.dumps([c.state.value, c.reason]) for c in changes}
-        pipe = self._redis.pipeline(transaction=True)
-        if mapping:
-            pipe.hset(self._jobs_key(key), mapping=mapping)
-        pipe.hset(self._set_key(key), "last_message_id", message_id)
-        pipe.hsetnx(self._set_key(key), "touched", "0")
-        pipe.sadd(self._sets, _member(key))
-        pipe.execute()
+        """Write the changed jobs and the job set's last message id in one step.
+
+        :raises LeaseLostError: another replica holds the job set's lease; nothing written.
+        """
+        pairs: list[str] = []
+        for c in changes:
+            pairs += [c.job_id, json.dumps([c.state.value, c.reason])]
+        keys = [self._lease_key(key), self._set_key(key), self._jobs_key(key), self._sets]
+        args = [self.owner, message_id, _member(key), *pairs]
+        if not self._record_script(keys=keys, args=args):
+            raise LeaseLostError(
+                f"job set {key[1]!r} of queue {key[0]!r} is followed by another replica now"
+            )
 
     def touch(self, key: JobSetKey, when: float) -> None:
         """Note a request at ``when`` (epoch seconds); never moves the time back."""

@@ -116,6 +116,7 @@ bench: setup $(VENV)/.bench-synced $(BENCH_ENV)/.installed
 	$(BIN)/python bench/local_armada.py
 	$(BIN)/python bench/waiting.py
 	$(BIN)/python bench/waiting.py --logs
+	$(BIN)/python bench/job_service.py
 
 clean:
 	rm -rf $(TOOLS) $(VENV) $(VENV2) $(AIRFLOW_HOME) $(AIRFLOW2_HOME) .bench .compat docs/_build \

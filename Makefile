@@ -23,8 +23,8 @@ AIRFLOW2_HOME := $(CURDIR)/.airflow2
 AIRFLOW2_ENV := AIRFLOW_HOME=$(AIRFLOW2_HOME) \
 	AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///$(AIRFLOW2_HOME)/airflow.db
 
-.PHONY: setup postgresql demo test lint typecheck docs pytest pytest-airflow2 bench clean \
-	protos historic-client
+.PHONY: setup postgresql redis-server demo test lint typecheck docs pytest pytest-airflow2 \
+	bench clean protos historic-client
 
 setup: $(VENV)/.synced $(AIRFLOW_HOME)/.migrated
 
@@ -99,7 +99,15 @@ ifeq ($(PG_INITDB),)
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Options::=--force-confold postgresql > /dev/null
 endif
 
-pytest: setup postgresql $(HISTORIC_ENV)/.installed
+
+# The job service's Redis tests start Debian's redis-server (127.0.0.1, a free port);
+# installed here when missing (CI runs as root).
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server; }
+
+
+pytest: setup postgresql redis-server $(HISTORIC_ENV)/.installed
 	$(BIN)/pytest
 
 pytest-airflow2: $(AIRFLOW2_HOME)/.migrated
@@ -125,6 +133,7 @@ bench: setup $(VENV)/.bench-synced $(BENCH_ENV)/.installed
 	$(BIN)/python bench/local_armada.py
 	$(BIN)/python bench/waiting.py
 	$(BIN)/python bench/waiting.py --logs
+	$(BIN)/python bench/job_service.py
 
 clean:
 	rm -rf $(TOOLS) $(VENV) $(VENV2) $(AIRFLOW_HOME) $(AIRFLOW2_HOME) .bench .compat docs/_build \

@@ -84,6 +84,12 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": {"type": ["number", "null"], "default": 5},
                         "description": "While a job writes; a quiet log is fetched less often.",
                     },
+                    "job_service_target": {
+                        "label": "Job service target",
+                        "schema": _TEXT,
+                        "description": "host:port of armada-hooks job-service; statuses are "
+                        "asked of it instead of Armada.",
+                    },
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "login", "extra"],
@@ -93,6 +99,7 @@ def get_provider_info() -> dict[str, Any]:
                         "port": "50051",
                         "binoculars_target": "binoculars-{cluster}.example.com:443",
                         "lookout_url": "https://lookout.example.com",
+                        "job_service_target": "job-service.example.com:60003",
                     },
                 },
             }

@@ -258,8 +258,9 @@ def _job_service_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument(
         "--store",
         default="sqlite::memory:",
-        metavar="sqlite:PATH",
-        help="where states are kept (default: in memory; sqlite:PATH survives restarts)",
+        metavar="sqlite:PATH|redis://HOST:PORT/DB",
+        help="where states are kept (default: in memory; sqlite:PATH survives restarts; "
+        "redis://HOST:PORT/DB is shared by replicas)",
     )
     p.add_argument(
         "--token-file", type=Path, help="file holding Armada's bearer token (never on argv)"
@@ -272,6 +273,7 @@ def _job_service_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         ("connection-grace", "30"),
         ("idle-timeout", "300"),
         ("retention", "3600"),
+        ("lease-ttl", "5"),
     ):
         p.add_argument(f"--{name}", type=float, help=f"seconds (default {default})")
 
@@ -327,7 +329,7 @@ def _job_service(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot read {exc.filename}: {exc.strerror}") from exc
     chosen = {
         name: getattr(args, name)
-        for name in ("connection_grace", "idle_timeout", "retention")
+        for name in ("connection_grace", "idle_timeout", "retention", "lease_ttl")
         if getattr(args, name) is not None
     }
     try:

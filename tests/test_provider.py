@@ -32,6 +32,7 @@ EXTRA_FIELDS = (
     "default_queue",
     "event_mode",
     "log_interval",
+    "job_service_target",
 )
 
 

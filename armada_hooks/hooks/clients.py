@@ -3,7 +3,10 @@
 Clients passed in belong to the caller. Clients built here (the gRPC ``ArmadaClient``,
 one ``ArmadaAsyncIOClient`` per event loop, a Binoculars log client per cluster) are
 built on first use from the connection's settings and closed together by
-:meth:`ConnectionClients.close` / :meth:`ConnectionClients.aclose`.
+:meth:`ConnectionClients.close` / :meth:`ConnectionClients.aclose`. When the connection
+names a ``job_service_target``, the built Armada clients are wrapped in the job service's
+status clients (:mod:`armada_hooks.jobservice.status_client`): job statuses come from the
+job service, everything else from Armada. Clients passed in are used as they are.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class ConnectionClients:
         self._log_client_factory = log_client_factory
         self._log_clients: dict[str, LogProtocol | None] = {}
         self._channels = OwnedChannels()
+        self._job_service_channels = OwnedChannels()
         self._building = threading.RLock()  # one build per client, whichever thread asks
 
     @property
@@ -56,7 +60,15 @@ class ConnectionClients:
             if self._client is None:
                 from armada_client.client import ArmadaClient
 
-                self._client = ArmadaClient(self._channels.open(self._config().channel_spec()))
+                config = self._config()
+                client: ArmadaProtocol = ArmadaClient(self._channels.open(config.channel_spec()))
+                job_service = config.job_service_spec()
+                if job_service is not None:
+                    from armada_hooks.jobservice.status_client import JobServiceStatusClient
+
+                    channel = self._job_service_channels.open(job_service)
+                    client = JobServiceStatusClient(client, channel)
+                self._client = client
             return self._client
 
     @property
@@ -64,11 +76,19 @@ class ConnectionClients:
         """The asyncio client of the running event loop (a new loop gets a new channel)."""
         if self._injected_async:
             return cast("AsyncArmadaProtocol", self._async_client)
-        channel, new = self._channels.aio(self._config().channel_spec())
+        config = self._config()
+        channel, new = self._channels.aio(config.channel_spec())
         if new:  # a client per channel: close() drops both, a new loop replaces both
             from armada_client.asyncio_client import ArmadaAsyncIOClient
 
-            self._async_client = cast("AsyncArmadaProtocol", ArmadaAsyncIOClient(channel))
+            client = cast("AsyncArmadaProtocol", ArmadaAsyncIOClient(channel))
+            job_service = config.job_service_spec()
+            if job_service is not None:
+                from armada_hooks.jobservice.status_client import AsyncJobServiceStatusClient
+
+                js_channel, _ = self._job_service_channels.aio(job_service)
+                client = AsyncJobServiceStatusClient(client, js_channel)
+            self._async_client = client
         return cast("AsyncArmadaProtocol", self._async_client)
 
     def logs(self, cluster: str) -> LogProtocol | None:
@@ -91,6 +111,7 @@ class ConnectionClients:
     def close(self) -> None:
         """Close what was built here; later calls build anew. Clients passed in stay."""
         self._channels.close()
+        self._job_service_channels.close()
         self._log_clients.clear()
         if not self.injected:
             self._client = None
@@ -100,4 +121,5 @@ class ConnectionClients:
     async def aclose(self) -> None:
         """:meth:`close`, awaiting the running loop's asyncio channel."""
         await self._channels.aclose()
+        await self._job_service_channels.aclose()
         self.close()

@@ -1,25 +1,28 @@
 """The ``armada`` Airflow connection, parsed and checked once.
 
-===========================  ===========================================================
-connection field             meaning
-===========================  ===========================================================
-host, port                   the Armada gRPC endpoint (``armada.example.com``, ``50051``)
-password                     bearer token (sent as ``authorization: Bearer``; never logged)
-extra ``tls``                ``true`` to use TLS (default ``false``)
-extra ``ca_cert``            CA bundle: a file path or PEM text (default: system roots)
-extra ``client_cert``        client certificate for mutual TLS: path or PEM
-extra ``client_key``         its private key: path or PEM (both or neither)
-extra ``rpc_timeout``        deadline of every RPC, seconds (default 30)
-extra ``lookout_url``        Armada's Lookout UI, for links (``https://lookout.example.com``)
-extra ``binoculars_target``  Binoculars endpoint per cluster, a template with
-                             ``{cluster}`` (``binoculars-{cluster}.example.com:443``)
-extra ``default_queue``      queue used when an operator names none
-extra ``event_mode``         ``true``: deferred waits follow job-set event streams instead of
-                             polling (triggers may still choose; default ``false``)
-extra ``log_interval``       seconds between container-log fetches while a job writes
-                             (default 5; a quiet log is fetched less often, down to once a
-                             minute)
-===========================  ===========================================================
+============================  ===========================================================
+connection field              meaning
+============================  ===========================================================
+host, port                    the Armada gRPC endpoint (``armada.example.com``, ``50051``)
+password                      bearer token (sent as ``authorization: Bearer``; never logged)
+extra ``tls``                 ``true`` to use TLS (default ``false``)
+extra ``ca_cert``             CA bundle: a file path or PEM text (default: system roots)
+extra ``client_cert``         client certificate for mutual TLS: path or PEM
+extra ``client_key``          its private key: path or PEM (both or neither)
+extra ``rpc_timeout``         deadline of every RPC, seconds (default 30)
+extra ``lookout_url``         Armada's Lookout UI, for links (``https://lookout.example.com``)
+extra ``binoculars_target``   Binoculars endpoint per cluster, a template with
+                              ``{cluster}`` (``binoculars-{cluster}.example.com:443``)
+extra ``default_queue``       queue used when an operator names none
+extra ``event_mode``          ``true``: deferred waits follow job-set event streams instead of
+                              polling (triggers may still choose; default ``false``)
+extra ``log_interval``        seconds between container-log fetches while a job writes
+                              (default 5; a quiet log is fetched less often, down to once a
+                              minute)
+extra ``job_service_target``  ``host:port`` of an ``armada-hooks job-service``: statuses
+                              are asked of it (same TLS and token settings) instead of
+                              Armada's query API; submit, cancel and the rest go to Armada
+============================  ===========================================================
 
 Extras may also be spelled ``extra__armada__<name>`` (older Airflow UIs).
 """
@@ -58,6 +61,7 @@ EXTRA_FIELDS = (
     "default_queue",
     "event_mode",
     "log_interval",
+    "job_service_target",
 )
 
 
@@ -95,6 +99,7 @@ class ArmadaConnectionConfig:
     default_queue: str | None = None
     event_mode: bool = False
     log_interval: float = DEFAULT_LOG_INTERVAL
+    job_service_target: str | None = None
 
     @property
     def target(self) -> str:
@@ -105,6 +110,10 @@ class ArmadaConnectionConfig:
         """How to reach Armada (or, with ``target``, a Binoculars endpoint) with these settings."""
         security = {name: getattr(self, name) for name in _CHANNEL_SECURITY}
         return ChannelSpec(target=target or self.target, deadline=self.rpc_timeout, **security)
+
+    def job_service_spec(self) -> ChannelSpec | None:
+        """How to reach the job service (Armada's TLS and token); None when none is set."""
+        return self.channel_spec(self.job_service_target) if self.job_service_target else None
 
     def binoculars_for(self, cluster: str) -> str | None:
         """The Binoculars target of ``cluster`` (None when the connection names none)."""
@@ -143,6 +152,12 @@ class ArmadaConnectionConfig:
         event_mode = _bool(
             extras.get("event_mode", False), fail("event_mode", "must be true or false")
         )
+        job_service = str(extras.get("job_service_target") or "").strip() or None
+        if job_service is not None and ("://" in job_service or "/" in job_service):
+            raise fail(
+                "job_service_target",
+                f"{job_service!r} must be host:port, without a scheme or path",
+            )
         return cls(
             conn_id=conn_id,
             host=host,
@@ -158,6 +173,7 @@ class ArmadaConnectionConfig:
             default_queue=str(extras.get("default_queue") or "").strip() or None,
             event_mode=event_mode,
             log_interval=log_interval,
+            job_service_target=job_service,
         )
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from armada_hooks.channels import open_aio_channel
 from armada_hooks.jobservice.follower import Certainty, JobSetFollower, Known
 from armada_hooks.jobservice.permissions import QueueAccess
-from armada_hooks.jobservice.queries import StatusQueries
+from armada_hooks.jobservice.queries import JobSetLookups, StatusQueries
 from armada_hooks.rpc import RetryPolicy, describe_failure
 from armada_hooks.states import JobState
 
@@ -70,6 +70,7 @@ class JobServiceCore:
         self.idle_closed = 0
         self._channel: Any = None
         self._queries: StatusQueries | None = None
+        self._lookups: JobSetLookups | None = None
         self._event_stub: Any = None
         self._submit_stub: Any = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -82,6 +83,13 @@ class JobServiceCore:
             raise RuntimeError("the job service has not been started")
         return self._queries
 
+    @property
+    def lookups(self) -> JobSetLookups:
+        """The batched, remembered job-set lookups of ids named alone (once started)."""
+        if self._lookups is None:
+            raise RuntimeError("the job service has not been started")
+        return self._lookups
+
     # -- lifetime ----------------------------------------------------------
 
     async def start(self) -> None:
@@ -91,12 +99,10 @@ class JobServiceCore:
         self._channel = open_aio_channel(self.armada)
         self._event_stub = event_pb2_grpc.EventStub(self._channel)  # type: ignore[no-untyped-call]
         self._submit_stub = submit_pb2_grpc.SubmitStub(self._channel)  # type: ignore[no-untyped-call]
-        self._queries = StatusQueries(
-            job_pb2_grpc.JobsStub(self._channel),  # type: ignore[no-untyped-call]
-            self.policy,
-            self.settings.query_window,
-            self.settings.rpc_timeout,
-        )
+        jobs_stub = job_pb2_grpc.JobsStub(self._channel)  # type: ignore[no-untyped-call]
+        window, timeout = self.settings.query_window, self.settings.rpc_timeout
+        self._queries = StatusQueries(jobs_stub, self.policy, window, timeout)
+        self._lookups = JobSetLookups(jobs_stub, self.policy, window, timeout)
         await self.check_armada()  # health is known before the first caller asks
         now = time.time()
         for record in self.store.job_sets():

@@ -15,6 +15,13 @@ Two facts about the stream decide what an answer may claim:
 - *down*: the stream has failed and no reopened stream has worked since (delivered a
   message, or stayed open ``stream_ok_after`` seconds); past ``connection_grace`` the
   states of jobs that have not ended are stale.
+
+With a store shared by replicas (:class:`~.store.LeasedStore`), a follower opens the
+stream only while it holds the job set's lease (renewed every third of ``lease_ttl``).
+Until it gets the lease it is *passive*: it reads the holder's states from the store
+(every fifth of ``lease_ttl``) and tries to take the lease, which it gets once the
+holder has released it or died; it then resumes from the stored message id. A holder
+whose lease was taken (its renewal failed, or the store refused a write) goes passive.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import grpc
 
 from armada_hooks.job_events import event_reason, event_state
 from armada_hooks.jobservice.protos import job_states_pb2
-from armada_hooks.jobservice.store import JobRecord
+from armada_hooks.jobservice.store import JobRecord, LeasedStore, LeaseLostError
 from armada_hooks.rpc import describe_failure, status_code
 from armada_hooks.states import FAILURE_STATES, TERMINAL_STATES, JobState
 
@@ -47,6 +54,7 @@ log = logging.getLogger(__name__)
 Certainty = job_states_pb2.Certainty
 FLUSH_DELAY = 0.05  # seconds state changes wait to be written together
 FLUSH_SIZE = 500  # changes that are written at once, without waiting
+FLUSH_RETRY = 0.5  # seconds before a write the store refused is tried again
 HEALTHY_STREAM = 30.0  # seconds open after which a drop counts as the first in a row
 
 
@@ -103,6 +111,12 @@ class JobSetFollower:
         self._ok_timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self.closed = False
+        self.store_down = False  # the last write failed; a retry is scheduled
+        self._leases = store if isinstance(store, LeasedStore) else None
+        self.holding = False  # holds the job set's lease (always False without leases)
+        self.leases_taken = 0
+        self._lease_lost = False
+        self._passive_seen: str | None = None  # stored message id at the last passive read
 
     # -- lifetime ----------------------------------------------------------
 
@@ -122,6 +136,10 @@ class JobSetFollower:
                 await self._task
         self._cancel_timers()
         self.flush()
+        if self.holding and self._leases is not None:
+            self.holding = False
+            with contextlib.suppress(Exception):  # it expires anyway
+                self._leases.release(self.key)
 
     def touch(self) -> None:
         """Note a request about this job set."""
@@ -166,6 +184,81 @@ class JobSetFollower:
     # -- the stream --------------------------------------------------------
 
     async def _follow(self) -> None:
+        leases = self._leases
+        if leases is None:
+            await self._stream()
+            return
+        while not self.closed:
+            if not await self._take_lease(leases):
+                return
+            stream = asyncio.ensure_future(self._stream())
+            keeper = asyncio.ensure_future(self._keep_lease(leases))
+            try:
+                await asyncio.wait({stream, keeper}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (stream, keeper):
+                    task.cancel()
+                for task in (stream, keeper):
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            self.holding = False
+            if not self.closed:
+                log.warning(
+                    "job set %r in queue %r: another replica took the lease; following it "
+                    "from the store",
+                    self.key[1],
+                    self.key[0],
+                )
+
+    async def _take_lease(self, leases: LeasedStore) -> bool:
+        """Read the holder's states until the lease is ours (False: closed meanwhile)."""
+        ttl = self._settings.lease_ttl
+        while not self.closed:
+            try:
+                if leases.acquire(self.key, ttl):
+                    self._resume_from_store()
+                    return True
+                self._read_passively()
+            except Exception as exc:
+                log.warning("job set %r: the store cannot be asked: %s", self.key[1], exc)
+            await asyncio.sleep(ttl / 5)
+        return False
+
+    async def _keep_lease(self, leases: LeasedStore) -> None:
+        """Renew the lease until another replica holds it (a store down is waited out)."""
+        while not self._lease_lost:
+            await asyncio.sleep(self._settings.lease_ttl / 3)
+            try:
+                if not leases.acquire(self.key, self._settings.lease_ttl):
+                    return
+            except Exception as exc:
+                log.warning("job set %r: the lease cannot be renewed: %s", self.key[1], exc)
+
+    def _resume_from_store(self) -> None:
+        stored = self._store.job_set(self.key)
+        self.jobs = self._store.jobs(self.key)
+        self.last_message_id = self._saved_message_id = stored.last_message_id if stored else ""
+        self._pending = {}
+        self._lease_lost = False
+        self.holding = True
+        self.leases_taken += 1
+        if self.down_since is None:
+            self.down_since = time.monotonic()  # this replica's stream has to prove itself
+
+    def _read_passively(self) -> None:
+        stored = self._store.job_set(self.key)
+        self.jobs = self._store.jobs(self.key)
+        message_id = stored.last_message_id if stored else ""
+        self.last_message_id = self._saved_message_id = message_id
+        # the holder follows the stream; once its stored position stops moving, it has
+        # replayed what Armada had
+        if message_id and message_id == self._passive_seen:
+            self.caught_up.set()
+        self._passive_seen = message_id
+        self.down_since = None
+        self.problem = ""
+
+    async def _stream(self) -> None:
         from armada_client.armada import event_pb2
 
         failures = 0
@@ -237,7 +330,7 @@ class JobSetFollower:
                 self.jobs[job_id] = record
                 self._pending[job_id] = record
                 self.queried.pop(job_id, None)
-        if len(self._pending) >= FLUSH_SIZE:
+        if len(self._pending) >= FLUSH_SIZE and not self.store_down:
             self.flush()
         elif self._flush_timer is None:
             self._flush_timer = asyncio.get_running_loop().call_later(FLUSH_DELAY, self.flush)
@@ -249,9 +342,30 @@ class JobSetFollower:
             self._flush_timer = None
         if not self._pending and self.last_message_id == self._saved_message_id:
             return
-        changes, self._pending = list(self._pending.values()), {}
-        self._store.record(self.key, self.last_message_id, changes)
+        try:
+            self._store.record(self.key, self.last_message_id, list(self._pending.values()))
+        except LeaseLostError:  # the new holder resumes from the stored id: drop ours
+            self._pending = {}
+            self._lease_lost = True
+            return
+        except Exception as exc:  # the store is down (Redis restarting): keep, write later
+            self.store_down = True
+            if self._flush_timer is not None:
+                self._flush_timer.cancel()
+            log.warning(
+                "job set %r in queue %r: the store could not be written (%s); retrying in %.1fs",
+                self.key[1],
+                self.key[0],
+                describe_failure(exc),
+                FLUSH_RETRY,
+            )
+            with contextlib.suppress(RuntimeError):  # no running loop: the next flush writes
+                loop = asyncio.get_running_loop()
+                self._flush_timer = loop.call_later(FLUSH_RETRY, self.flush)
+            return
+        self._pending = {}
         self._saved_message_id = self.last_message_id
+        self.store_down = False
 
     def _arm(self, attempt: int) -> None:
         loop = asyncio.get_running_loop()

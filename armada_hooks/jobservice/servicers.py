@@ -106,21 +106,53 @@ class JobStatesService(job_states_pb2_grpc.JobStatesServicer):
         refs = [(j.queue, j.job_set_id, j.job_id) for j in request.jobs]
         for i, ref in enumerate(refs):
             missing = missing_fields(*ref)
-            if missing:
+            if missing and missing != ["queue", "job_set_id"]:  # an id alone is looked up
                 await context.abort(
                     grpc.StatusCode.INVALID_ARGUMENT,
-                    f"GetJobStates: jobs[{i}] has no {', '.join(missing)}",
+                    f"GetJobStates: jobs[{i}] has no {', '.join(missing)} (name a job by "
+                    "queue, job set and id, or by its id alone)",
                 )
-        await admit(self.core, context, {queue for queue, _, _ in refs})
-        answers = await self.core.answer(refs)
-        return job_states_pb2.JobStatesResponse(
-            answers=[
+        located = await self._locate(refs, context)
+        await admit(self.core, context, {ref[0] for ref in located if ref is not None})
+        found = [ref for ref in located if ref is not None]
+        answered = iter(await self.core.answer(found))
+        answers = []
+        for job, where in zip(request.jobs, located, strict=True):
+            if where is None:  # Armada's query API does not know this id (yet)
+                answers.append(
+                    job_states_pb2.JobStateAnswer(
+                        job=job, state=job_states_pb2.UNKNOWN, certainty=job_states_pb2.NOT_FOUND
+                    )
+                )
+                continue
+            a = next(answered)
+            answers.append(
                 job_states_pb2.JobStateAnswer(
-                    job=job,
+                    job=job_states_pb2.JobRef(
+                        queue=a.queue, job_set_id=a.job_set_id, job_id=a.job_id
+                    ),
                     state=a.known.state.value,  # type: ignore[arg-type]
                     reason=a.known.reason,
                     certainty=a.known.certainty,  # type: ignore[arg-type]
                 )
-                for job, a in zip(request.jobs, answers, strict=True)
-            ]
-        )
+            )
+        return job_states_pb2.JobStatesResponse(answers=answers)
+
+    async def _locate(
+        self, refs: list[tuple[str, str, str]], context: _Context
+    ) -> list[tuple[str, str, str] | None]:
+        """Each ref with its queue and job set (looked up for an id alone; None: unknown)."""
+        alone = [job_id for queue, _, job_id in refs if not queue]
+        if not alone:
+            return list(refs)
+        try:
+            found = await self.core.lookups.job_sets(alone)
+        except Exception as exc:
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE, f"the job sets of {len(alone)} ids: {exc}"
+            )
+        located: list[tuple[str, str, str] | None] = []
+        for queue, job_set_id, job_id in refs:
+            key = (queue, job_set_id) if queue else found.get(job_id)
+            located.append(None if key is None else (key[0], key[1], job_id))
+        return located

@@ -10,6 +10,7 @@ from armada_hooks.errors import ArmadaJobServiceConfigError
 DEFAULT_CONNECTION_GRACE = 30.0  # seconds without a working stream before CONNECTION_ERR
 DEFAULT_IDLE_TIMEOUT = 300.0  # seconds without a request before a job set's stream closes
 DEFAULT_RETENTION = 3600.0  # seconds an all-terminal, untouched job set is kept
+DEFAULT_LEASE_TTL = 5.0  # seconds a replica's lease on a job set lasts unrenewed
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,11 @@ class JobServiceSettings:
       pauses double up to it; the first reopen after a working stream is immediate);
     - ``permission_ttl``: how long Armada's word on whether a caller (token) may watch a
       queue is reused;
-    - ``rpc_timeout``: the deadline of each unary call to Armada.
+    - ``rpc_timeout``: the deadline of each unary call to Armada;
+    - ``lease_ttl``: with a shared store (Redis), the lease by which one replica follows
+      a job set expires this long after its holder last renewed it (renewed every third
+      of it); another replica asked about the job set takes it over then, and until
+      then answers from the store (read every fifth of it).
     """
 
     connection_grace: float = DEFAULT_CONNECTION_GRACE
@@ -58,6 +63,7 @@ class JobServiceSettings:
     reconnect_wait_max: float = 10.0
     permission_ttl: float = 10.0
     rpc_timeout: float = DEFAULT_RPC_TIMEOUT
+    lease_ttl: float = DEFAULT_LEASE_TTL
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -66,6 +72,12 @@ class JobServiceSettings:
                 raise ArmadaJobServiceConfigError(
                     f"job service setting {f.name} must be a number of seconds >= 0, got {value!r}"
                 )
-        for name in ("rpc_timeout", "sweep_interval", "health_interval", "reconnect_wait_max"):
+        for name in (
+            "rpc_timeout",
+            "sweep_interval",
+            "health_interval",
+            "reconnect_wait_max",
+            "lease_ttl",
+        ):
             if getattr(self, name) == 0:
                 raise ArmadaJobServiceConfigError(f"job service setting {name} must be > 0")

@@ -20,6 +20,8 @@ from armada_hooks.states import TERMINAL_STATES, JobState
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from armada_hooks.jobservice.store import JobStateStore
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS job_sets (
     queue TEXT NOT NULL,
@@ -154,16 +156,23 @@ def _job_set(row: tuple[str, str, str, float, int]) -> JobSetRecord:
     return JobSetRecord(queue, job_set_id, last_message_id, float(touched), bool(all_terminal))
 
 
-def open_store(address: str) -> SQLiteStore:
-    """The store a ``--store`` address names: ``sqlite:PATH`` (or a bare path).
+def open_store(address: str) -> JobStateStore:
+    """The store a ``--store`` address names: ``sqlite:PATH`` (or a bare path), or Redis.
+
+    ``redis://HOST:PORT/DB`` opens a :class:`~.redis_store.RedisStore`.
 
     :raises ArmadaJobServiceConfigError: an address of a kind this build cannot open.
     """
+    if address.startswith(("redis://", "rediss://")):
+        from armada_hooks.jobservice.redis_store import RedisStore
+
+        return RedisStore(address)
     if address.startswith("sqlite:"):
         return SQLiteStore(address.removeprefix("sqlite:").removeprefix("//") or ":memory:")
     if "://" in address:
         scheme = address.split("://", 1)[0]
         raise ArmadaJobServiceConfigError(
-            f"job service store {address!r}: {scheme}:// is not supported; use sqlite:PATH"
+            f"job service store {address!r}: {scheme}:// is not supported; use sqlite:PATH "
+            "or redis://HOST:PORT/DB"
         )
     return SQLiteStore(address)

@@ -9,7 +9,7 @@ restart replays nothing that was applied and misses nothing that was not.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -76,4 +76,28 @@ class JobStateStore(Protocol):
 
     def close(self) -> None:
         """Release the store's resources."""
+        ...
+
+
+class LeaseLostError(Exception):
+    """A write for a job set whose lease another replica holds now."""
+
+
+@runtime_checkable
+class LeasedStore(Protocol):
+    """A store shared by replicas: one replica at a time follows each job set.
+
+    Its :meth:`record` refuses (:class:`LeaseLostError`) a write for a job set whose
+    lease another replica holds, so a replica that lost a lease can never overwrite the
+    new holder's states.
+    """
+
+    owner: str  # this replica's name in the leases
+
+    def acquire(self, key: JobSetKey, ttl: float) -> bool:
+        """Take or renew the job set's lease for ``ttl`` seconds; False if another holds it."""
+        ...
+
+    def release(self, key: JobSetKey) -> None:
+        """Give the job set's lease up, if this replica holds it."""
         ...

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from js_helpers import FAST
+from redis_helpers import RedisServer
 
 from armada_hooks.channels import ChannelSpec, open_channel
 from armada_hooks.jobservice.client import JobServiceClient
@@ -42,3 +43,18 @@ def js_client(job_service: JobServiceServer) -> Iterator[JobServiceClient]:
     channel = open_channel(ChannelSpec(job_service.target))
     yield JobServiceClient(channel)
     channel.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One redis-server for the session (127.0.0.1, a free port), emptied by each user."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's Redis, empty, as ``redis://127.0.0.1:PORT/0``."""
+    redis_server.flush()
+    return redis_server.url

@@ -55,8 +55,10 @@ def test_job_service_command_serves_until_sigterm(local_armada, tmp_path):
 def test_job_service_command_says_what_is_wrong_with_its_options(capsys):
     # in-process: the same main() the console script runs
     args = ["job-service", "--armada-target", "127.0.0.1:1"]
-    assert main([*args, "--store", "redis://x:1/0"]) == 2
-    assert "use sqlite:PATH" in capsys.readouterr().err
+    assert main([*args, "--store", "ftp://x:1/0"]) == 2
+    assert "use sqlite:PATH or redis://HOST:PORT/DB" in capsys.readouterr().err
+    assert main([*args, "--store", "redis://127.0.0.1:1/0"]) == 2
+    assert "redis://127.0.0.1:1/0 cannot be reached" in capsys.readouterr().err
     assert main([*args, "--idle-timeout", "-1"]) == 2
     assert "idle_timeout must be a number of seconds >= 0" in capsys.readouterr().err
 

@@ -1,4 +1,4 @@
-"""Streams resumed after a restart of the job service (SQLite) and after a drop; the
+"""Streams resumed after a restart of the job service (SQLite, Redis) and after a drop; the
 CONNECTION_ERR rule; idle streams closed and expired job sets purged."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import pytest
 from armada_client.armada import event_pb2
 from js_helpers import FAST, client_for, eventually, historic, submit
 
+from armada_hooks.jobservice.redis_store import RedisStore
 from armada_hooks.jobservice.sqlite_store import SQLiteStore
 from armada_hooks.states import JobState
 
@@ -26,13 +27,22 @@ def only_follower(service):
     return service.call(lambda core: next(iter(core.followers.values())))
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
 def test_a_restarted_job_service_resumes_from_the_stored_message_id(
-    local_armada, job_service_factory, tmp_path
+    local_armada, job_service_factory, tmp_path, request, kind
 ):
-    path = tmp_path / "js.db"
+    stores = []
+
+    def path():  # the store a (re)started service opens: the same data each time
+        if kind == "sqlite":
+            return tmp_path / "js.db"
+        stores.append(RedisStore(url))
+        return stores[-1]
+
+    url = request.getfixturevalue("redis_url") if kind == "redis" else ""
     [long_job, short_job] = submit(local_armada, "restart", {RUNTIME: "1h"}, {RUNTIME: "1h"})
     local_armada.wait_for_state(short_job, states=[JobState.RUNNING])
-    first = job_service_factory(store=path)
+    first = job_service_factory(store=path())
     client = client_for(first)
     assert historic(client, "default", "restart", short_job)[0] == "RUNNING"
     seen_before = only_follower(first).messages
@@ -41,7 +51,7 @@ def test_a_restarted_job_service_resumes_from_the_stored_message_id(
     local_armada.client().cancel_jobs(queue="default", job_set_id="restart", job_id=short_job)
     local_armada.wait_for_state(short_job)  # ends while no job service runs
     local_armada.reset_rpc_counts()
-    second = job_service_factory(store=path)
+    second = job_service_factory(store=path())
     # resumed at start (the job set was followed, and not all of it has ended)
     follower = eventually(lambda: second.call(lambda core: list(core.followers.values())))[0]
     assert follower.opened_from[0] != ""
@@ -53,8 +63,11 @@ def test_a_restarted_job_service_resumes_from_the_stored_message_id(
     assert local_armada.rpc_count("GetJobStatus") == 0
     total = len(replayed(local_armada, "restart"))
     assert follower.messages == total - seen_before  # nothing replayed twice, none missed
-    stored = SQLiteStore(path)
+    stored = SQLiteStore(tmp_path / "js.db") if kind == "sqlite" else RedisStore(url)
     assert stored.job_set(("default", "restart")) is not None
+    second.stop()
+    for store in [*stores, stored]:
+        store.close()
 
 
 @pytest.mark.local_armada(time_scale=20)

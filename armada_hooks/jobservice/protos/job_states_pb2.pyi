@@ -7,6 +7,11 @@ The historic jobservice.JobService folds REJECTED, PREEMPTED and a lost job into
 or JOB_ID_NOT_FOUND; this service answers Armada's own JobState (same names and numbers
 as api.JobState in Armada's submit.proto) and the reason, which armada-hooks' verdicts
 need. One request may name jobs of any number of job sets.
+
+A job may also be named by its id alone (queue and job_set_id both empty): the service
+finds its queue and job set once, with a batched GetJobDetails to Armada, and remembers
+them. A job Armada's query API does not know yet is answered UNKNOWN / NOT_FOUND, with
+queue and job_set_id left empty.
 """
 
 from collections import abc as _abc
@@ -97,6 +102,8 @@ Global___Certainty: _TypeAlias = Certainty  # noqa: Y015
 
 @_typing.final
 class JobRef(_message.Message):
+    """A job: its queue, job set and id, or its id alone (queue and job_set_id both empty)."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     QUEUE_FIELD_NUMBER: _builtins.int
@@ -153,7 +160,9 @@ class JobStateAnswer(_message.Message):
     """Armada's failure reason for a job that ended badly; for STALE, what failed."""
     certainty: Global___Certainty.ValueType
     @_builtins.property
-    def job(self) -> Global___JobRef: ...
+    def job(self) -> Global___JobRef:
+        """The job as named, with its queue and job set filled in when they were looked up."""
+
     def __init__(
         self,
         *,

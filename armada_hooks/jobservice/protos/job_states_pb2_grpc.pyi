@@ -7,6 +7,11 @@ The historic jobservice.JobService folds REJECTED, PREEMPTED and a lost job into
 or JOB_ID_NOT_FOUND; this service answers Armada's own JobState (same names and numbers
 as api.JobState in Armada's submit.proto) and the reason, which armada-hooks' verdicts
 need. One request may name jobs of any number of job sets.
+
+A job may also be named by its id alone (queue and job_set_id both empty): the service
+finds its queue and job set once, with a batched GetJobDetails to Armada, and remembers
+them. A job Armada's query API does not know yet is answered UNKNOWN / NOT_FOUND, with
+queue and job_set_id left empty.
 """
 
 from armada_hooks.jobservice.protos import job_states_pb2 as _job_states_pb2

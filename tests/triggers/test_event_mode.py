@@ -269,6 +269,8 @@ def test_a_deferred_operator_and_sensor_in_event_mode_run_through_airflow(
         "watch": "success",
     }
     assert local_armada.job(watched).state is JobState.SUCCEEDED
-    assert local_armada.rpc_count("GetJobSetEvents") >= 2  # one per deferral
+    # Both waits ended through events (polling would have sat out an hour): one stream
+    # each, or one shared when the second deferral joined the first's still-open stream.
+    assert local_armada.rpc_count("GetJobSetEvents") >= 1
     for line in ("ev-log-alpha-7f3", "ev-log-omega-7f3"):  # streamed while deferred, once
         assert output.count(line) == 1, output

@@ -104,6 +104,10 @@ class AirflowStack:
     :param extra_connections: more Airflow connections, each the ``armada_default`` one with
         these fields replaced (e.g. ``{"armada_wrong_token": {"password": "nope"}}``).
     :param config: more Airflow settings, ``{(section, key): value}``, for every process.
+    :param environment: more environment variables for every process.
+    :param default_connection: define ``armada_default`` (and ``extra_connections``) in
+        the processes' environment; ``False`` leaves the connections to be defined as a
+        user would, e.g. with ``airflow connections add`` run with the stack's ``env``.
 
     >>> with AirflowStack(dags_folder=Path("dags"), artifacts_dir=Path("logs")) as stack:
     ...     run_id = stack.rest.trigger("my_dag")
@@ -121,6 +125,8 @@ class AirflowStack:
         lookout_url: str = DEFAULT_LOOKOUT_URL,
         extra_connections: Mapping[str, Mapping[str, object]] | None = None,
         config: Mapping[tuple[str, str], str] | None = None,
+        environment: Mapping[str, str] | None = None,
+        default_connection: bool = True,
     ) -> None:
         if triggerers < 1:
             raise ValueError(f"triggerers must be >= 1, got {triggerers}")
@@ -131,6 +137,8 @@ class AirflowStack:
         self.lookout_url = lookout_url
         self.extra_connections = dict(extra_connections or {})
         self.config = {**BASE_CONFIG, **(config or {})}
+        self.environment = dict(environment or {})
+        self.default_connection = default_connection
         self._armada = armada
         self._own_armada = armada is None
         self.postgres = LocalPostgres(log_dir=self.artifacts_dir)
@@ -248,11 +256,13 @@ class AirflowStack:
         env.update({_env_key(*key): value for key, value in {**self.config, **wiring}.items()})
         env["AIRFLOW_HOME"] = str(self.home)
         env["NO_PROXY"] = env["no_proxy"] = f"{LOOPBACK},localhost"
-        connections = {DEFAULT_CONN_ID: self.connection_json()}
-        for conn_id, fields in self.extra_connections.items():
-            connections[conn_id] = self.connection_json(**fields)
-        for conn_id, value in connections.items():
-            env[f"AIRFLOW_CONN_{conn_id.upper()}"] = value
+        env.update(self.environment)
+        if self.default_connection:
+            connections = {DEFAULT_CONN_ID: self.connection_json()}
+            for conn_id, fields in self.extra_connections.items():
+                connections[conn_id] = self.connection_json(**fields)
+            for conn_id, value in connections.items():
+                env[f"AIRFLOW_CONN_{conn_id.upper()}"] = value
         self.env = env
 
     def _migrate(self) -> None:

@@ -26,10 +26,9 @@ from armada_hooks.jobservice.protos import job_states_pb2_grpc, jobservice_pb2_g
 from armada_hooks.jobservice.servicers import HistoricJobService, JobStatesService
 from armada_hooks.jobservice.settings import JobServiceSettings
 from armada_hooks.jobservice.sqlite_store import SQLiteStore
+from armada_hooks.lifetime import Startable
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from armada_hooks.channels import ChannelSpec
     from armada_hooks.jobservice.store import JobStateStore
 
@@ -46,7 +45,7 @@ def _finish(loop: asyncio.AbstractEventLoop) -> None:
     loop.close()
 
 
-class JobServiceServer:
+class JobServiceServer(Startable):
     """The job service for the Armada that ``armada`` reaches, on ``host:port``.
 
     ``store`` is a :class:`~.store.JobStateStore`, or a path of the SQLite file to use
@@ -192,14 +191,3 @@ class JobServiceServer:
             return await result if asyncio.iscoroutine(result) else result
 
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result()
-
-    def __enter__(self) -> JobServiceServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -23,6 +23,7 @@ from armada_client.armada import (
 from armada_client.client import ArmadaClient
 
 from armada_hooks.channels import CHANNEL_OPTIONS, ChannelSpec, open_aio_channel, open_channel
+from armada_hooks.lifetime import Startable
 from armada_hooks.states import TERMINAL_STATES, JobState
 from armada_hooks.testing.behaviour import JobBehaviour
 from armada_hooks.testing.binoculars_service import BinocularsService
@@ -41,7 +42,6 @@ from armada_hooks.testing.submit_service import SubmitService
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from types import TracebackType
 
     from armada_hooks.testing.cluster import Node
     from armada_hooks.testing.records import JobRecord
@@ -160,7 +160,7 @@ SERVER_OPTIONS = (
 )
 
 
-class LocalArmada:
+class LocalArmada(Startable):
     """A local Armada: Armada's gRPC API on ``127.0.0.1`` (port 0 by default).
 
     Submit, QueueService, Jobs, Event and Binoculars over real gRPC (and ListJobSets, a
@@ -288,17 +288,6 @@ class LocalArmada:
         if downtime:
             time.sleep(downtime)
         self.start()
-
-    def __enter__(self) -> LocalArmada:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def running(self) -> bool:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from armada_hooks.defaults import DEFAULT_CONN_ID
+from armada_hooks.lifetime import Startable
 from armada_hooks.testing.stack.postgres import LocalPostgres
 from armada_hooks.testing.stack.processes import (
     LOOPBACK,
@@ -36,7 +37,6 @@ from armada_hooks.testing.stack.sockets import listening_addresses
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import TracebackType
 
     from armada_client.client import ArmadaClient
 
@@ -91,7 +91,7 @@ def _airflow_bin() -> str:
     return str(path)
 
 
-class AirflowStack:
+class AirflowStack(Startable):
     """Airflow 3 (API server, scheduler, DAG processor, triggerers) + PostgreSQL + local Armada.
 
     :param dags_folder: the DAG files to serve.
@@ -375,14 +375,3 @@ class AirflowStack:
         if self.home is not None:
             shutil.rmtree(self.home, ignore_errors=True)
             self.home = None
-
-    def __enter__(self) -> AirflowStack:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from armada_hooks.lifetime import Startable
 from armada_hooks.testing.stack.processes import (
     LOOPBACK,
     ManagedProcess,
@@ -30,8 +31,6 @@ from armada_hooks.testing.stack.processes import (
 )
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from psycopg2.extensions import connection
 
 PG_BIN_ENV = "ARMADA_HOOKS_PG_BIN"
@@ -65,7 +64,7 @@ def find_pg_bin() -> Path:
     )
 
 
-class LocalPostgres:
+class LocalPostgres(Startable):
     """A PostgreSQL server of its own for a test session; ``with`` starts and stops it.
 
     >>> with LocalPostgres(log_dir=Path("logs")) as pg:
@@ -192,14 +191,3 @@ class LocalPostgres:
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None
-
-    def __enter__(self) -> LocalPostgres:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -513,6 +513,7 @@ class ArmadaHook(BaseHook):
             describe=self.get_job_description,
             log_client=self.log_client,
             source=f"Airflow connection {self.armada_conn_id!r}",
+            retry_policy=self.retry_policy,
             interval=interval if interval is not None else self._log_interval(),
         )
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from armada_hooks.defaults import DEFAULT_LOG_INTERVAL, MAX_LOG_INTERVAL
-from armada_hooks.rpc import status_code, status_details
+from armada_hooks.rpc import RETRYABLE_CODES, status_code, status_details
 from armada_hooks.states import JobState
 from armada_hooks.timestamps import parse_rfc3339_ns
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from armada_hooks.job_description import JobDescription
     from armada_hooks.protocols import LogLineLike, LogProtocol
+    from armada_hooks.rpc import RetryPolicy
 
 _NS = 1_000_000_000
 
@@ -107,14 +108,18 @@ class ArmadaLogFetcher(threading.Thread):
     Like the AWS Batch task log fetcher: :meth:`start` it once the job runs, :meth:`stop`
     it when the job ends — stopping drains the log once more, so the last lines arrive.
     A deferred task calls :meth:`fetch_once` itself and sleeps :attr:`next_delay` between
-    fetches, so both ways share one cadence. Fetch errors never fail the task: a pod not
-    there yet is waited for; anything else is logged once per kind. With no Binoculars
+    fetches, then :meth:`drain` once the job has ended, so both ways share one cadence.
+    Fetch errors never fail the task: a pod not there yet is waited for; anything else is
+    logged once per kind, and the next fetch catches up. The drain has no next fetch, so
+    it retries a retryable failure with ``retry_policy`` (the hook's). With no Binoculars
     target for the job's cluster it says so once at INFO and fetches nothing.
 
     :param describe: ``job_id -> JobDescription`` (where the job runs).
     :param log_client: ``cluster -> LogProtocol | None`` (None: no Binoculars there).
     :param source: what configures the log clients, for the message when there is none
         (e.g. ``"Airflow connection 'armada_default'"``).
+    :param retry_policy: how :meth:`drain` retries a Logs call that fails with a
+        retryable code (none: it tries once).
     """
 
     def __init__(
@@ -127,6 +132,7 @@ class ArmadaLogFetcher(threading.Thread):
         source: str = "the connection",
         interval: float = DEFAULT_LOG_INTERVAL,
         max_interval: float = MAX_LOG_INTERVAL,
+        retry_policy: RetryPolicy | None = None,
     ) -> None:
         super().__init__(name=f"armada-log-fetcher-{job_id}", daemon=True)
         if interval <= 0:
@@ -138,6 +144,7 @@ class ArmadaLogFetcher(threading.Thread):
         self.source = source
         self.interval = interval
         self.max_interval = max(interval, max_interval)
+        self.retry_policy = retry_policy
         self.next_delay = interval
         self.cursor = JobLogCursor()
         self.lines_logged = 0
@@ -153,7 +160,7 @@ class ArmadaLogFetcher(threading.Thread):
         while not self._stop_event.is_set():
             self.fetch_once()
             self._stop_event.wait(self.next_delay)
-        self.fetch_once()
+        self.drain()
 
     def stop(self) -> None:
         """Stop fetching after a final drain; returns when the thread has finished."""
@@ -161,8 +168,20 @@ class ArmadaLogFetcher(threading.Thread):
         if self.is_alive():
             self.join()
 
-    def fetch_once(self) -> int:
-        """Fetch and log the new lines; how many there were. Sets :attr:`next_delay`."""
+    def drain(self) -> int:
+        """The last fetch, once the job has ended: :meth:`fetch_once`, with retries.
+
+        No later fetch would bring the lines a failed drain misses, so a retryable failure
+        (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED) is retried by
+        ``retry_policy`` before it is given up, and warned about.
+        """
+        return self.fetch_once(retry=True)
+
+    def fetch_once(self, *, retry: bool = False) -> int:
+        """Fetch and log the new lines; how many there were. Sets :attr:`next_delay`.
+
+        ``retry``: retry a retryable failure with ``retry_policy`` (:meth:`drain`).
+        """
         if self._disabled:
             return 0
         try:
@@ -171,9 +190,13 @@ class ArmadaLogFetcher(threading.Thread):
                 self.next_delay = self.interval  # not running yet: look again soon
                 return 0
             self.fetches += 1
-            batch = client.logs(self.job_id, self.cursor.since, self._namespace)
+            where = (self.job_id, self.cursor.since, self._namespace)
+            if retry and self.retry_policy is not None:
+                batch = self.retry_policy.call("Logs", client.logs, *where, codes=RETRYABLE_CODES)
+            else:
+                batch = client.logs(*where)
         except Exception as exc:
-            self._on_error(exc)
+            self._on_error(exc, last=retry)
             self.next_delay = self.interval
             return 0
         fresh = self.cursor.new_lines(batch)
@@ -206,13 +229,24 @@ class ArmadaLogFetcher(threading.Thread):
         self._client = client
         return client
 
-    def _on_error(self, exc: Exception) -> None:
+    def _on_error(self, exc: Exception, *, last: bool = False) -> None:
         code = status_code(exc)
-        name = code.name if code else type(exc).__name__
+        # A typed error (the retries gave up) carries the code's name as a string.
+        typed = getattr(exc, "code", None)
+        name = code.name if code else typed if isinstance(typed, str) and typed else ""
+        name = name or type(exc).__name__
         if name == "NOT_FOUND":
             self._client = None  # the pod is not there (yet, or any more): look again
             return
-        if name not in self._warned:
+        if last:  # nothing fetches after the drain: say what is missing, every time
+            self.logger.warning(
+                "Could not fetch the end of the log of Armada job %s (%s: %s); lines it wrote "
+                "after the last fetch are missing here",
+                self.job_id,
+                name,
+                status_details(exc),
+            )
+        elif name not in self._warned:
             self._warned.add(name)
             self.logger.warning(
                 "Could not fetch the log of Armada job %s (%s: %s); will keep trying",

@@ -318,7 +318,7 @@ class ArmadaOperator(BaseOperator):
         job_id = str(event["job_id"])
         self.job_id = job_id
         if self.fetch_logs and not _streams_logs(context):
-            self.hook.log_fetcher(job_id, self.log).fetch_once()  # the whole log, once
+            self.hook.log_fetcher(job_id, self.log).drain()  # the whole log, once
         if event.get("error"):
             raise errors.from_event(event["error"], job_id)
         description = JobDescription(

@@ -9,6 +9,7 @@ call, failing or not.
 >>> armada.faults.script("SubmitJobs", [grpc.StatusCode.INTERNAL, None])  # fail, then pass
 >>> armada.faults.fail_randomly("*", grpc.StatusCode.UNAVAILABLE, probability=0.1, seed=1)
 >>> armada.faults.delay("GetJobStatus", 0.5)
+>>> armada.faults.delay("*", 3.0, times=4)  # the next 4 calls of any method are slow
 >>> armada.faults.drop_streams(after=3)  # the next GetJobSetEvents stream dies after 3 messages
 """
 
@@ -37,6 +38,15 @@ class Fault:
     message: str
 
 
+@dataclass
+class _Delay:
+    """Latency for calls of ``pattern``: every call (``remaining`` None) or that many more."""
+
+    pattern: str
+    seconds: float
+    remaining: int | None
+
+
 def matches(pattern: str, method: str) -> bool:
     """Whether ``pattern`` names ``method`` (a full ``/package.Service/Name`` path)."""
     if pattern == "*":
@@ -53,7 +63,7 @@ class Faults:
         self._lock = threading.Lock()
         self._scripts: list[tuple[str, deque[grpc.StatusCode | None]]] = []
         self._random: list[tuple[str, grpc.StatusCode, float, random.Random]] = []
-        self._delays: list[tuple[str, float]] = []
+        self._delays: list[_Delay] = []
         self._drops: deque[int] = deque()
 
     def fail(self, method: str, code: grpc.StatusCode, *, times: int = 1) -> None:
@@ -77,12 +87,18 @@ class Faults:
         with self._lock:
             self._random.append((method, code, probability, random.Random(seed)))
 
-    def delay(self, method: str, seconds: float) -> None:
-        """Add ``seconds`` of latency to every call of ``method``."""
+    def delay(self, method: str, seconds: float, *, times: int | None = None) -> None:
+        """Add ``seconds`` of latency to every call of ``method``, or to its next ``times``.
+
+        A call slowed past its caller's deadline still runs on the server once the delay
+        is over (the caller sees ``DEADLINE_EXCEEDED``), as a real overloaded server does.
+        """
         if seconds < 0:
             raise ValueError(f"latency must be >= 0, got {seconds}")
+        if times is not None and times < 1:
+            raise ValueError(f"times must be >= 1 (or None for every call), got {times}")
         with self._lock:
-            self._delays.append((method, seconds))
+            self._delays.append(_Delay(method, seconds, times))
 
     def drop_streams(self, after: int, *, times: int = 1) -> None:
         """Abort the next ``times`` event streams with UNAVAILABLE after ``after`` messages."""
@@ -102,7 +118,13 @@ class Faults:
     def next_fault(self, method: str) -> Fault:
         """Decide the fate of one call of ``method`` (consumes scripted outcomes)."""
         with self._lock:
-            latency = sum(s for pattern, s in self._delays if matches(pattern, method))
+            latency = 0.0
+            for delay in [d for d in self._delays if matches(d.pattern, method)]:
+                latency += delay.seconds
+                if delay.remaining is not None:
+                    delay.remaining -= 1
+                    if delay.remaining == 0:
+                        self._delays.remove(delay)
             for pattern, sequence in self._scripts:
                 if sequence and matches(pattern, method):
                     code = sequence.popleft()

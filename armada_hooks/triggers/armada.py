@@ -210,7 +210,7 @@ class ArmadaJobTrigger(PlainTrigger):
             if pump is not None:
                 await asyncio.wait({pump}, timeout=config.rpc_timeout)
         if state in TERMINAL_STATES:
-            await asyncio.to_thread(fetcher.fetch_once)
+            await asyncio.to_thread(fetcher.drain)
         return state
 
     @staticmethod

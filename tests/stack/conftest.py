@@ -1,8 +1,10 @@
 """The real stack of tests/stack: one per session, serving tests/stack/dags.
 
 A second connection, ``armada_wrong_token``, is ``armada_default`` with a token the local
-Armada refuses. Each triggerer runs at most 60 triggers, so that the 100 mapped tasks of
-scenario 18 must be shared by both. Every scenario's wall time is printed at the end.
+Armada refuses; a third, ``armada_short_deadline``, has a 2 s ``rpc_timeout``. The local
+Armada keeps its state in a SQLite file, so that a restart serves its jobs again. Each
+triggerer runs at most 60 triggers, so that the 100 mapped tasks of scenario 18 must be
+shared by both. Every scenario's wall time is printed at the end.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
 
 DAGS = Path(__file__).resolve().parent / "dags"
 WRONG_TOKEN_CONN = "armada_wrong_token"
+SHORT_DEADLINE_CONN = "armada_short_deadline"
+SHORT_DEADLINE = 2  # seconds, its rpc_timeout
 TRIGGERER_CAPACITY = 60
 SCENARIO_DAGS = (
     "stack_rejected",
@@ -32,16 +36,26 @@ SCENARIO_DAGS = (
     "stack_mapped",
     "stack_triggerer_restart",
     "stack_triggerer_killed",
+    "stack_unavailable",
+    "stack_deadlines",
+    "stack_resource_exhausted",
+    "stack_stream_dropped",
+    "stack_armada_restarted",
 )
 TIMINGS: dict[str, float] = {}
 
 
 @pytest.fixture(scope="session")
-def airflow_stack_options() -> dict[str, Any]:
+def airflow_stack_options(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    state = tmp_path_factory.mktemp("local-armada") / "state.sqlite"
     return {
         "dags_folder": DAGS,
         "triggerer_capacity": TRIGGERER_CAPACITY,
-        "extra_connections": {WRONG_TOKEN_CONN: {"password": "not-the-armada-token"}},
+        "armada_options": {"state_path": state},
+        "extra_connections": {
+            WRONG_TOKEN_CONN: {"password": "not-the-armada-token"},
+            SHORT_DEADLINE_CONN: {"extra": {"rpc_timeout": SHORT_DEADLINE}},
+        },
     }
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 import grpc
 import pytest
 from armada_client.armada import (
@@ -11,6 +13,7 @@ from armada_client.armada import (
     submit_pb2_grpc,
 )
 from armada_client.client import ArmadaClient
+from google.protobuf import empty_pb2
 
 from armada_hooks.testing import LocalArmada, job_request_item
 
@@ -266,6 +269,42 @@ def test_latency_comes_before_an_injected_failure(local_armada, local_armada_cli
         grpc.StatusCode.DEADLINE_EXCEEDED
     )
     assert rpc_error(stub.GetJobStatus, request, timeout=10).code() is UNAVAILABLE
+
+
+def test_latency_for_a_number_of_calls_slows_only_those(local_armada, local_armada_client):
+    local_armada.faults.delay("*", 1.0, times=2)
+    request = job_pb2.JobStatusRequest(job_ids=["x"])
+    stub = local_armada_client.job_stub
+    submit_stub = submit_pb2_grpc.SubmitStub(local_armada.channel())
+
+    first = rpc_error(stub.GetJobStatus, request, timeout=0.3)
+    second = rpc_error(submit_stub.Health, empty_pb2.Empty(), timeout=0.3)
+    third = stub.GetJobStatus(request, timeout=0.5)  # the two slow calls are spent
+
+    assert first.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert second.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert third.job_states["x"] == submit_pb2.UNKNOWN
+
+
+def test_a_call_slowed_past_its_deadline_still_runs_on_the_server(local_armada):
+    local_armada.faults.delay("SubmitJobs", 0.5, times=1)
+    stub = submit_pb2_grpc.SubmitStub(local_armada.channel())
+    request = submit_pb2.JobSubmitRequest(
+        queue=QUEUE, job_set_id="slow", job_request_items=[job_request_item()]
+    )
+
+    error = rpc_error(stub.SubmitJobs, request, timeout=0.1)
+    deadline = time.monotonic() + 10
+    while not local_armada.jobs() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    assert error.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert [job.job_set_id for job in local_armada.jobs()] == ["slow"]
+
+
+def test_a_limited_latency_needs_a_positive_number_of_calls(local_armada):
+    with pytest.raises(ValueError, match="times must be >= 1"):
+        local_armada.faults.delay("*", 1.0, times=0)
 
 
 def test_negative_latency_is_refused(local_armada):

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 ADMIN = "admin"
 DEFAULT_LOOKOUT_URL = "http://127.0.0.1:8089"  # where Armada's local development Lookout listens
 STARTUP_TIMEOUT = 180.0
+REST_TIMEOUT = 120.0  # seconds one REST call may take (the API server stalls under load)
 MIGRATE_TIMEOUT = 300.0
 
 # Settings of every stack process ([section] key -> value), besides the wiring ones.
@@ -74,6 +75,10 @@ BASE_CONFIG: dict[tuple[str, str], str] = {
     # LocalExecutor's reports every loop: a short loop keeps a report ahead of a re-queue
     # that a poke_interval of a few seconds brings.
     ("scheduler", "scheduler_idle_sleep_time"): "0.5",
+    # A worker's Execution API calls wait up to 60 s (default 5 s, 5 tries): the API server
+    # stalls for 5-45 s on a session's first task start on two busy cores, and a worker
+    # that gives up fails its task's try before the task has run.
+    ("workers", "execution_api_timeout"): "60",
     # A killed triggerer's triggers are taken over once its heartbeat is this old.
     ("triggerer", "job_heartbeat_sec"): "2",
     ("triggerer", "triggerer_health_check_threshold"): "15",
@@ -100,9 +105,13 @@ class AirflowStack(Startable):
     :param triggerer_capacity: triggers one triggerer runs at most (``--capacity``).
     :param armada: a started local Armada to use; by default one is started (queue
         ``default``, a random bearer token) and stopped with the stack.
+    :param armada_options: more :class:`~..server.LocalArmada` arguments for the stack's
+        own local Armada, e.g. ``{"state_path": path}`` so that ``stack.armada.restart()``
+        serves its jobs again from that SQLite file, on the same port.
     :param lookout_url: the ``armada_default`` connection's ``lookout_url``.
     :param extra_connections: more Airflow connections, each the ``armada_default`` one with
-        these fields replaced (e.g. ``{"armada_wrong_token": {"password": "nope"}}``).
+        these fields replaced (e.g. ``{"armada_wrong_token": {"password": "nope"}}``); an
+        ``extra`` mapping is merged into its extras (``{"extra": {"rpc_timeout": 2}}``).
     :param config: more Airflow settings, ``{(section, key): value}``, for every process.
     :param environment: more environment variables for every process.
     :param default_connection: define ``armada_default`` (and ``extra_connections``) in
@@ -122,6 +131,7 @@ class AirflowStack(Startable):
         triggerers: int = 2,
         triggerer_capacity: int = 1000,
         armada: LocalArmada | None = None,
+        armada_options: Mapping[str, Any] | None = None,
         lookout_url: str = DEFAULT_LOOKOUT_URL,
         extra_connections: Mapping[str, Mapping[str, object]] | None = None,
         config: Mapping[tuple[str, str], str] | None = None,
@@ -141,6 +151,16 @@ class AirflowStack(Startable):
         self.default_connection = default_connection
         self._armada = armada
         self._own_armada = armada is None
+        if armada is not None and armada_options:
+            raise ValueError(
+                "armada_options configure the stack's own local Armada: pass "
+                "either armada or armada_options"
+            )
+        self._armada_options = {
+            "queues": ["default"],
+            "token": secrets.token_urlsafe(24),
+            **(armada_options or {}),
+        }
         self.postgres = LocalPostgres(log_dir=self.artifacts_dir)
         self.password = secrets.token_urlsafe(18)
         self.home: Path | None = None
@@ -219,13 +239,21 @@ class AirflowStack(Startable):
         if self._armada is None:
             from armada_hooks.testing.server import LocalArmada
 
-            self._armada = LocalArmada(queues=["default"], token=secrets.token_urlsafe(24))
+            self._armada = LocalArmada(**self._armada_options)
         if not self._armada.running:
             self._armada.start()
 
     def connection_json(self, **fields: object) -> str:
-        """The ``armada_default`` connection (JSON) with ``fields`` replaced."""
+        """The ``armada_default`` connection (JSON) with ``fields`` replaced.
+
+        An ``extra`` mapping is merged into the connection's extras instead.
+        """
         conn = json.loads(self.armada.airflow_connection(lookout_url=self.lookout_url))
+        extra = fields.pop("extra", None)
+        if isinstance(extra, Mapping):
+            conn["extra"] = {**conn["extra"], **extra}
+        elif extra is not None:
+            conn["extra"] = extra
         conn.update(fields)
         return json.dumps(conn)
 
@@ -298,7 +326,7 @@ class AirflowStack(Startable):
             )
         for name, args in airflow.items():
             self.processes[name] = self._process(name, *args).start()
-        self._rest = AirflowRest(self.api_url, ADMIN, self.password)
+        self._rest = AirflowRest(self.api_url, ADMIN, self.password, timeout=REST_TIMEOUT)
         self.wait_healthy()
 
     def wait_healthy(self, timeout: float = STARTUP_TIMEOUT) -> None:

@@ -313,9 +313,8 @@ def _job_service(args: argparse.Namespace) -> int:
     import asyncio
     import dataclasses
 
-    from armada_hooks.errors import ArmadaJobServiceConfigError
     from armada_hooks.jobservice.server import JobServiceServer
-    from armada_hooks.jobservice.settings import JobServiceSettings
+    from armada_hooks.jobservice.settings import JobServiceConfigError, JobServiceSettings
     from armada_hooks.jobservice.sqlite_store import open_store
 
     spec = job_service_armada(args)
@@ -335,7 +334,7 @@ def _job_service(args: argparse.Namespace) -> int:
     try:
         settings = dataclasses.replace(JobServiceSettings(), **chosen)
         store = open_store(args.store)
-    except ArmadaJobServiceConfigError as exc:
+    except JobServiceConfigError as exc:
         raise UsageError(str(exc)) from exc
     server = JobServiceServer(
         spec, store=store, settings=settings, port=args.port, tls=listener_tls

@@ -41,7 +41,13 @@ class ArmadaConnectionError(ArmadaFatalError):
 
 
 class ArmadaJobServiceConfigError(ArmadaFatalError):
-    """A job service setting or store address it cannot use; the message says which and why."""
+    """A job-service client helper was given what it cannot use; the message says what.
+
+    (``search_for_job_complete`` without a client, a malformed timeout.)
+
+    (The service's own settings and store addresses raise
+    :class:`armada_hooks.jobservice.settings.JobServiceConfigError`, which needs no Airflow.)
+    """
 
 
 class ArmadaRpcError(ArmadaError):

@@ -12,20 +12,15 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import grpc
 import tenacity
 
 from armada_hooks.defaults import MAX_QUERY_IDS
-from armada_hooks.errors import (
-    ArmadaAuthError,
-    ArmadaError,
-    ArmadaFatalRpcError,
-    ArmadaJobSpecError,
-    ArmadaNotFoundError,
-    ArmadaRpcError,
-)
+
+if TYPE_CHECKING:
+    from armada_hooks.errors import ArmadaError
 
 T = TypeVar("T")
 
@@ -87,7 +82,10 @@ class RetryPolicy:
 
     ``retries`` more tries on a retryable code, waiting a jittered exponential
     ``wait_min`` .. ``wait_max`` seconds between them. ``conn_id`` names the Airflow
-    connection in error messages.
+    connection in error messages. With ``typed`` False a failure left over is raised as
+    gRPC raised it: the job service, a process without Airflow, uses that, since the
+    typed errors (:mod:`armada_hooks.errors`) are Airflow exceptions and importing them
+    loads Airflow.
     """
 
     retries: int
@@ -95,6 +93,7 @@ class RetryPolicy:
     wait_max: float
     conn_id: str
     log: _Warns
+    typed: bool = True
 
     def pause(self, tries: int) -> float:
         """Seconds before try ``tries + 1`` of something retried by hand (no jitter).
@@ -137,6 +136,14 @@ class RetryPolicy:
         retried: frozenset[grpc.StatusCode] = RETRYABLE_CODES,
     ) -> ArmadaError:
         """The typed error for a failed RPC; its message says what to fix."""
+        from armada_hooks.errors import (
+            ArmadaAuthError,
+            ArmadaFatalRpcError,
+            ArmadaJobSpecError,
+            ArmadaNotFoundError,
+            ArmadaRpcError,
+        )
+
         code = status_code(exc)
         where = f"Armada {method} failed"
         if code is None:
@@ -175,10 +182,14 @@ class RetryPolicy:
         """Turn an RPC error that is left after the retries into a typed error."""
         try:
             yield
-        except ArmadaError:
-            raise
         except Exception as exc:
-            if not (isinstance(exc, grpc.RpcError) or status_code(exc) is not None):
+            if not self.typed:
+                raise
+            from armada_hooks.errors import ArmadaError
+
+            if isinstance(exc, ArmadaError) or not (
+                isinstance(exc, grpc.RpcError) or status_code(exc) is not None
+            ):
                 raise
             tries = int(retrying.statistics.get("attempt_number", 1))
             # The typed error names the call, the code and Armada's words: gRPC's own

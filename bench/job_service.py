@@ -6,13 +6,17 @@ peak RSS is its own.
 
 Part 1, the cache: ``--jobs`` jobs in ``--job-sets`` job sets pass through (runtimes drawn
 from ``--runtime`` job-seconds). A watcher asks the batched ``JobStates`` RPC for every
-job every ``--watch-every`` seconds and notes when it first reads each job's end (the
-latency from the job's terminal transition on the server, p50/p99, includes up to one
-watch period). A load generator in its own process then sends ``GetJobStatus`` for random
-jobs at ``--rate`` requests/s for ``--seconds`` (open loop: calls are due at fixed times,
-latency counted from when each was due), and the batched RPC (``--batch`` jobs a call) at
-``--rate / --batch`` calls/s. Figures: the service's peak RSS, the latencies, the calls
-Armada received (GetJobStatus, GetJobDetails, event streams).
+job every ``--watch-every`` seconds, from a process of its own, and notes when it first
+reads each job's end. Visibility is counted from the later of the moment the local Armada
+appended the job's terminal event to its job set's log (a probe on its store) and the
+watcher's first question about the job set (the service follows a job set once asked);
+p50/p99 include up to one watch period. A load generator in its own process (one asyncio
+loop) then sends ``GetJobStatus`` for random jobs at ``--rate`` requests/s for
+``--seconds`` (open loop: calls are due at fixed times, latency counted from when each
+was due), and the batched RPC (``--batch`` jobs a call) at ``--rate / --batch`` calls/s.
+Figures: the service's peak RSS and CPU share, the latencies, the machine's load average
+(other processes share the CPUs), the calls Armada received (GetJobStatus, GetJobDetails,
+event streams).
 
 Part 2, cross-process waiting: ``--wait-jobs`` jobs (job sets of ``--job-set-size``) are
 waited on synchronously (``ArmadaHook.wait_for_job``, the operator's sync path, one
@@ -20,17 +24,27 @@ thread per job) from ``--workers`` worker processes, once against Armada directl
 through the job service (``job_service_target``). Figures: GetJobStatus at Armada per
 poll interval, event streams opened, GetJobDetails, and the ratio.
 
+Part 3, the soak: ``--soak-jobs`` jobs (default 50,000) pass through in waves of
+``--soak-wave`` (job sets of 50), each asked about until all ended, with the service
+closing idle job sets and purging ended ones after seconds. Figures: the service's RSS
+after each wave, its growth over the second half, what is left in the store.
+
+Each part's figures replace that part's in ``--out``; the others are kept.
+
     python bench/job_service.py                   # 10,000 jobs / 1,000 job sets; 1,000 waits
-    python bench/job_service.py --jobs 1000 --job-sets 50 --wait-jobs 200 --seconds 5
+    python bench/job_service.py --jobs 1000 --job-sets 50 --wait-jobs 200 --seconds 5 \
+        --soak-jobs 5000 --soak-wave 1000
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import random
 import re
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -39,8 +53,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from armada_hooks.channels import ChannelSpec, open_channel
-from armada_hooks.jobservice.client import JobServiceClient
+from armada_hooks.channels import ChannelSpec, open_aio_channel, open_channel
+from armada_hooks.job_events import event_state
+from armada_hooks.jobservice.client import JobServiceAsyncIOClient, JobServiceClient
+from armada_hooks.rpc import describe_failure
 from armada_hooks.states import TERMINAL_STATES
 from armada_hooks.testing import LocalArmada, job_request_item
 
@@ -58,12 +74,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def submit_sets(armada: LocalArmada, jobs: int, sets: int, runtime: tuple[float, float]):
+def submit_sets(
+    armada: LocalArmada, jobs: int, sets: int, runtime: tuple[float, float], prefix: str = ""
+):
     """Submit ``jobs`` jobs spread over ``sets`` job sets; [(job set, job id)]."""
     client, refs = armada.client(), []
     per_set = [jobs // sets + (1 if i < jobs % sets else 0) for i in range(sets)]
     for i, count in enumerate(per_set):
-        job_set = f"bench-set-{i}"
+        job_set = f"bench-set-{prefix}{i}"
         for start in range(0, count, 500):
             items = [
                 job_request_item(
@@ -84,11 +102,13 @@ def terminal_wall(armada: LocalArmada, ids: list[str], scale: float) -> dict[str
     return {j: wall_now - (job_now - ts) / scale for j, ts in ended.items()}
 
 
-def start_service(armada: LocalArmada, folder: str) -> tuple[subprocess.Popen[str], str]:
+def start_service(
+    armada: LocalArmada, folder: str, *options: str
+) -> tuple[subprocess.Popen[str], str]:
     """``armada-hooks job-service`` on a free port with a SQLite store; (process, target)."""
     proc = subprocess.Popen(
         [str(SCRIPT), "job-service", "--armada-target", armada.target,
-         "--store", f"sqlite:{folder}/js.db"],
+         "--store", f"sqlite:{folder}/js.db", *options],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     assert proc.stdout is not None
@@ -100,10 +120,10 @@ def start_service(armada: LocalArmada, folder: str) -> tuple[subprocess.Popen[st
     return proc, match.group(1)
 
 
-def peak_rss_mb(pid: int) -> float:
-    """VmHWM of a process, MB."""
+def peak_rss_mb(pid: int, field: str = "VmHWM") -> float:
+    """VmHWM (peak RSS) of a process, or another /proc status field in kB, as MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -111,63 +131,102 @@ def peak_rss_mb(pid: int) -> float:
 # -- part 1 ---------------------------------------------------------------------------
 
 
-def watch(target: str, refs: list[tuple[str, str]], every: float) -> dict[str, float]:
-    """Ask for every job every ``every`` s until all ended; when each was first seen ended."""
+def watch(target: str, ids_file: str, every: float) -> None:
+    """(Its own process.) Ask for every job every ``every`` s until all ended; print, as
+    JSON, when each job was first seen ended and when each job set was first asked about."""
+    refs = [tuple(r) for r in json.loads(Path(ids_file).read_text())]
     client = JobServiceClient(open_channel(ChannelSpec(target)))
     seen: dict[str, float] = {}
+    asked: dict[str, float] = {}
     deadline = time.monotonic() + 600
     while len(seen) < len(refs) and time.monotonic() < deadline:
         started = time.monotonic()
         todo = [("default", s, j) for s, j in refs if j not in seen]
         for i in range(0, len(todo), 5000):
-            answers = client.get_job_states(todo[i : i + 5000]).answers
+            part, sent = todo[i : i + 5000], time.time()
+            for _, job_set, _ in part:
+                asked.setdefault(job_set, sent)
+            answers = client.get_job_states(part).answers
             now = time.time()
             for answer in answers:
                 if answer.state in TERMINAL and answer.job.job_id not in seen:
                     seen[answer.job.job_id] = now
         time.sleep(max(0.0, every - (time.monotonic() - started)))
-    return seen
+    print(json.dumps({"seen": seen, "asked": asked}))
+
+
+def run_watcher(target: str, refs: list[tuple[str, str]], every: float) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(refs, f)
+    done = subprocess.run(
+        [sys.executable, __file__, "--watcher", target, f.name, str(every)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    os.unlink(f.name)
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def terminal_emits(armada: LocalArmada) -> dict[str, float]:
+    """A probe on the local Armada's store: the wall time at which each job's terminal
+    event was appended to its job set's log (the moment a stream can deliver it)."""
+    emitted: dict[str, float] = {}
+    emit = armada.store.emit
+
+    def probe(job: Any, message: Any, now: float) -> None:
+        emit(job, message, now)
+        job_id, state = event_state(message)
+        if state in TERMINAL_STATES and job_id:
+            emitted.setdefault(job_id, time.time())
+
+    armada.store.emit = probe  # type: ignore[method-assign]
+    return emitted
 
 
 def load_generator(target: str, ids_file: str, rate: float, seconds: float, batch: int) -> None:
-    """(Its own process.) Calls at ``rate``/s for ``seconds``; prints latencies (ms) as JSON."""
+    """(Its own process.) Calls at ``rate``/s for ``seconds``, open loop: each call is sent
+    when due from one asyncio loop (no client threads contending for the GIL), its latency
+    counted from when it was due. Prints latencies (ms) as JSON."""
     refs = [tuple(r) for r in json.loads(Path(ids_file).read_text())]
-    threads, results = 8, []
-    t0 = time.monotonic() + 0.2
+    latencies: list[float] = []
+    errors = 0
+    failures: dict[str, int] = {}
 
-    def run(k: int) -> None:
-        client = JobServiceClient(open_channel(ChannelSpec(target)))
-        latencies, errors, i = [], 0, k
-        total = int(rate * seconds)
-        while i < total:
-            due = t0 + i / rate
-            pause = due - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
+    async def main() -> float:
+        nonlocal errors
+        client = JobServiceAsyncIOClient(open_aio_channel(ChannelSpec(target)))
+        await client.health()  # the channel is connected before the clock starts
+
+        async def one(due: float) -> None:
+            nonlocal errors
             try:
                 if batch > 1:
                     picks = random.sample(refs, batch)
-                    client.get_job_states([("default", s, j) for s, j in picks])
+                    await client.get_job_states([("default", s, j) for s, j in picks])
                 else:
                     s, j = random.choice(refs)
-                    client.get_job_status("default", s, j)
-            except Exception:
+                    await client.get_job_status("default", s, j)
+            except Exception as exc:
                 errors += 1
+                what = describe_failure(exc)[:120]
+                failures[what] = failures.get(what, 0) + 1
             latencies.append((time.monotonic() - due) * 1000)
-            i += threads
-        results.append((latencies, errors))
 
-    workers = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    elapsed = time.monotonic() - t0
-    latencies = [x for lat, _ in results for x in lat]
+        total, t0, calls = int(rate * seconds), time.monotonic() + 0.2, []
+        for i in range(total):
+            due = t0 + i / rate
+            pause = due - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            calls.append(asyncio.ensure_future(one(due)))
+        await asyncio.gather(*calls)
+        return time.monotonic() - t0
+
+    elapsed = asyncio.run(main())
     print(json.dumps({
-        "calls": len(latencies), "errors": sum(e for _, e in results),
+        "calls": len(latencies), "errors": errors,
         "rate": len(latencies) / elapsed, "p50_ms": percentile(latencies, 0.5),
         "p99_ms": percentile(latencies, 0.99), "max_ms": max(latencies, default=0.0),
+        "failures": failures,
     }))  # fmt: skip
 
 
@@ -183,18 +242,32 @@ def generate(target: str, refs, rate: float, seconds: float, batch: int) -> dict
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def part_cache(args: argparse.Namespace) -> dict[str, Any]:
     with LocalArmada(queues=["default"], time_scale=args.time_scale) as armada, \
             tempfile.TemporaryDirectory() as folder:  # fmt: skip
         proc, target = start_service(armada, folder)
         try:
+            emitted = terminal_emits(armada)
             refs = submit_sets(armada, args.jobs, args.job_sets, tuple(args.runtime))
             armada.reset_rpc_counts()
-            seen = watch(target, refs, args.watch_every)
-            ids = [j for _, j in refs]
-            ended = terminal_wall(armada, ids, args.time_scale)
-            visible = [seen[j] - ended[j] for j in ids if j in seen]
+            cpu0, watched = cpu_seconds(proc.pid), time.monotonic()
+            watcher = run_watcher(target, refs, args.watch_every)
+            watch_cpu, watch_wall = cpu_seconds(proc.pid) - cpu0, time.monotonic() - watched
+            seen, asked = watcher["seen"], watcher["asked"]
+            # from the later of: the terminal event at Armada, the first ask about its set
+            visible = [
+                seen[j] - max(emitted[j], asked[s]) for s, j in refs if j in seen and j in emitted
+            ]
+            load = os.getloadavg()[0]
+            cpu0 = cpu_seconds(proc.pid)
             single = generate(target, refs, args.rate, args.seconds, 1)
+            single_cpu = cpu_seconds(proc.pid) - cpu0
             batched = generate(target, refs, args.rate / args.batch, args.seconds, args.batch)
             counts = armada.rpc_counts()
             rss = peak_rss_mb(proc.pid)
@@ -206,9 +279,63 @@ def part_cache(args: argparse.Namespace) -> dict[str, Any]:
         "peak_rss_mb": rss, "visible_p50_s": percentile(visible, 0.5),
         "visible_p99_s": percentile(visible, 0.99), "get_job_status": single,
         "get_job_states": {**batched, "batch": args.batch},
+        "service_cpu_share_while_watched": watch_cpu / max(watch_wall, 1e-9),
+        "service_cpu_ms_per_get_job_status": single_cpu * 1000 / max(single["calls"], 1),
+        "load_average_1m": load,
         "armada_get_job_status": counts.get("GetJobStatus", 0),
         "armada_get_job_details": counts.get("GetJobDetails", 0),
         "armada_streams": counts.get("GetJobSetEvents", 0),
+    }  # fmt: skip
+
+
+# -- part 3 ---------------------------------------------------------------------------
+
+
+def part_soak(args: argparse.Namespace) -> dict[str, Any]:
+    """``--soak-jobs`` jobs pass through in waves of ``--soak-wave`` (each wave in job sets
+    of its own, asked about until all ended); the service closes idle job sets and purges
+    ended ones (``--idle-timeout 2 --retention 4``). Its RSS after each wave should stay
+    flat: memory is bounded by what is in flight, not by history."""
+    with LocalArmada(queues=["default"], time_scale=args.time_scale) as armada, \
+            tempfile.TemporaryDirectory() as folder:  # fmt: skip
+        proc, target = start_service(armada, folder, "--idle-timeout", "2", "--retention", "4")
+        client = JobServiceClient(open_channel(ChannelSpec(target)))
+        rss: list[float] = []
+        started = time.monotonic()
+        try:
+            waves = max(1, args.soak_jobs // args.soak_wave)
+            sets = max(1, args.soak_wave // 50)
+            for wave in range(waves):
+                refs = submit_sets(armada, args.soak_wave, sets, (1.0, 5.0), f"soak-{wave}-")
+                todo = [("default", s, j) for s, j in refs]
+                deadline = time.monotonic() + 300
+                while todo and time.monotonic() < deadline:
+                    left = []
+                    for i in range(0, len(todo), 5000):
+                        answers = client.get_job_states(todo[i : i + 5000]).answers
+                        left += [
+                            ("default", a.job.job_set_id, a.job.job_id)
+                            for a in answers
+                            if a.state not in TERMINAL
+                        ]
+                    todo = left
+                    time.sleep(0.2 if todo else 0)
+                rss.append(peak_rss_mb(proc.pid, "VmRSS"))
+            time.sleep(8)  # idle (2 s), retention (4 s), the next sweep (5 s)
+            settled = peak_rss_mb(proc.pid, "VmRSS")
+            peak = peak_rss_mb(proc.pid)
+            with sqlite3.connect(f"{folder}/js.db") as db:
+                kept = db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    later = rss[len(rss) // 2 :] if len(rss) > 1 else rss
+    return {
+        "jobs": waves * args.soak_wave, "waves": waves, "wave_jobs": args.soak_wave,
+        "rss_after_each_wave_mb": [round(r, 1) for r in rss],
+        "rss_growth_second_half_mb": max(later) - min(later) if later else 0.0,
+        "rss_settled_mb": settled, "peak_rss_mb": peak, "jobs_left_in_store": kept,
+        "wall_s": time.monotonic() - started,
     }  # fmt: skip
 
 
@@ -299,6 +426,9 @@ def main() -> None:
         target, ids_file, rate, seconds, batch = sys.argv[2:7]
         load_generator(target, ids_file, float(rate), float(seconds), int(batch))
         return
+    if sys.argv[1:2] == ["--watcher"]:
+        watch(sys.argv[2], sys.argv[3], float(sys.argv[4]))
+        return
     if sys.argv[1:2] == ["--worker"]:
         worker(sys.argv[2], float(sys.argv[3]))
         return
@@ -316,24 +446,40 @@ def main() -> None:
     parser.add_argument("--wait-runtime", type=float, nargs=2, default=(60.0, 180.0))
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--interval", type=float, default=1.0)
-    parser.add_argument("--part", choices=["cache", "waiting", "both"], default="both")
+    parser.add_argument("--soak-jobs", type=int, default=50_000)
+    parser.add_argument("--soak-wave", type=int, default=5_000)
+    parser.add_argument("--part", choices=["cache", "waiting", "soak", "all"], default="all")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "job-service.json")
     args = parser.parse_args()
     report: dict[str, Any] = {}
-    if args.part in ("cache", "both"):
+    if args.part in ("cache", "all"):
         report["cache"] = cache = part_cache(args)
+        save(args.out, report)  # each part as soon as it is measured
         print(f"cache: {cache['jobs']} jobs in {cache['job_sets']} job sets, "
               f"{cache['seen_ended']} seen ended")
-        print(f"  job service peak RSS: {cache['peak_rss_mb']:.0f} MB")
+        print(f"  job service peak RSS: {cache['peak_rss_mb']:.0f} MB; its CPU share while "
+              f"watched {cache['service_cpu_share_while_watched']:.0%}; machine load "
+              f"average {cache['load_average_1m']:.1f} on {os.cpu_count()} CPUs")
         print(f"  terminal state visible: p50 {cache['visible_p50_s']:.2f} s, "
               f"p99 {cache['visible_p99_s']:.2f} s (watch period {args.watch_every} s)")
         for name in ("get_job_status", "get_job_states"):
             g = cache[name]
             print(f"  {name}: {g['rate']:.0f} calls/s, p50 {g['p50_ms']:.2f} ms, "
-                  f"p99 {g['p99_ms']:.2f} ms, errors {g['errors']}")
+                  f"p99 {g['p99_ms']:.2f} ms, errors {g['errors']} {g['failures'] or ''}")
+        print(f"  service CPU per GetJobStatus: "
+              f"{cache['service_cpu_ms_per_get_job_status']:.3f} ms")
         print(f"  at Armada: GetJobStatus {cache['armada_get_job_status']}, GetJobDetails "
               f"{cache['armada_get_job_details']}, event streams {cache['armada_streams']}")
-    if args.part in ("waiting", "both"):
+    if args.part in ("soak", "all"):
+        report["soak"] = soak = part_soak(args)
+        save(args.out, report)
+        print(f"soak: {soak['jobs']} jobs in {soak['waves']} waves of {soak['wave_jobs']} "
+              f"in {soak['wall_s']:.0f} s; service RSS after each wave (MB): "
+              f"{soak['rss_after_each_wave_mb']}")
+        print(f"  growth over the second half {soak['rss_growth_second_half_mb']:.1f} MB; "
+              f"settled {soak['rss_settled_mb']:.0f} MB, peak {soak['peak_rss_mb']:.0f} MB; "
+              f"jobs left in the store after retention: {soak['jobs_left_in_store']}")
+    if args.part in ("waiting", "all"):
         report["waiting"] = waiting = part_waiting(args)
         for name in ("direct", "job_service"):
             w = waiting[name]
@@ -343,8 +489,14 @@ def main() -> None:
                   f"({w['get_job_status_per_interval']:.1f} per interval), event streams "
                   f"{w['streams']}, GetJobDetails {w['get_job_details']}")
         print(f"  ratio direct / job service GetJobStatus: {waiting['ratio']:.0f}x")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
+    save(args.out, report)
+
+
+def save(out: Path, report: dict[str, Any]) -> None:
+    """Write ``report``'s parts into ``out``, keeping the parts it does not have."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    kept = json.loads(out.read_text()) if out.exists() else {}
+    out.write_text(json.dumps({**kept, **report}, indent=2))
 
 
 if __name__ == "__main__":

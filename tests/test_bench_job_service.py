@@ -20,16 +20,20 @@ def test_the_job_service_benchmark_reports_its_figures(tmp_path):
             *("--jobs", "40", "--job-sets", "4", "--runtime", "5", "10"),
             *("--rate", "50", "--seconds", "1", "--batch", "10"),
             *("--wait-jobs", "16", "--job-set-size", "8", "--workers", "2"),
-            *("--wait-runtime", "20", "40", "--out", str(out)),
+            *("--wait-runtime", "20", "40", "--soak-jobs", "60", "--soak-wave", "20"),
+            *("--out", str(out)),
         ],
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=480,  # a loaded machine; no timing is asserted
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
-    cache, waiting = report["cache"], report["waiting"]
+    cache, waiting, soak = report["cache"], report["waiting"], report["soak"]
+    assert (soak["jobs"], soak["waves"]) == (60, 3)
+    assert len(soak["rss_after_each_wave_mb"]) == 3
+    assert soak["jobs_left_in_store"] == 0  # every ended, untouched job set was purged
     assert cache["seen_ended"] == 40
     assert cache["peak_rss_mb"] > 0
     assert cache["get_job_status"]["calls"] == 50

@@ -13,8 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from armada_hooks.channels import open_aio_channel
 from armada_hooks.jobservice.follower import Certainty, JobSetFollower, Known
@@ -35,8 +34,7 @@ log = logging.getLogger("armada_hooks.jobservice")
 RPC_RETRIES = 3
 
 
-@dataclass(frozen=True)
-class JobAnswer:
+class JobAnswer(NamedTuple):
     """One job's answer: Armada's state, the reason, and how sure it is."""
 
     queue: str
@@ -61,6 +59,7 @@ class JobServiceCore:
             wait_max=wait_max,
             conn_id="job service",
             log=log,
+            typed=False,  # the typed errors are Airflow's: the service runs without Airflow
         )
         self.followers: dict[JobSetKey, JobSetFollower] = {}
         self.access = QueueAccess(armada, settings.permission_ttl, settings.rpc_timeout)
@@ -75,6 +74,7 @@ class JobServiceCore:
         self._submit_stub: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         self._health_changed: list[Any] = []
+        self._new_touches: dict[JobSetKey, float] = {}
 
     @property
     def queries(self) -> StatusQueries:
@@ -108,6 +108,7 @@ class JobServiceCore:
         for record in self.store.job_sets():
             if not record.all_terminal and now - record.touched < self.settings.idle_timeout:
                 self._follower(record.key)  # was followed when the service stopped: resume
+        self._save_new_touches()
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._sweep_forever(), name="job-service-sweep"),
@@ -123,7 +124,7 @@ class JobServiceCore:
                 await task
         for follower in list(self.followers.values()):
             await follower.close()
-            self.store.touch(follower.key, follower.touched_at)
+        self.store.touch_many({key: f.touched_at for key, f in self.followers.items()})
         self.followers.clear()
         await self.access.close()
         if self._channel is not None:
@@ -143,6 +144,7 @@ class JobServiceCore:
             if key not in followers:
                 followers[key] = follower = self._follower(key)
                 follower.touch()
+        self._save_new_touches()
         # A job set followed for less than first_answer_wait may still be replaying: wait
         # (that long at most, counted from its start) rather than answer "not known yet".
         now = time.monotonic()
@@ -182,20 +184,29 @@ class JobServiceCore:
         if follower is None:
             follower = JobSetFollower(key, self.store, self._event_stub, self.settings, self.policy)
             self.followers[key] = follower
-            self.store.touch(key, follower.touched_at)
-            follower.touch_saved = follower.touched_at
+            self._new_touches[key] = follower.touch_saved = follower.touched_at
             follower.start()
         return follower
+
+    def _save_new_touches(self) -> None:
+        """Store the request times of the job sets just followed, in one write.
+
+        (So that a restart resumes them.)
+        """
+        touches, self._new_touches = self._new_touches, {}
+        self.store.touch_many(touches)
 
     # -- upkeep ------------------------------------------------------------
 
     async def sweep(self) -> None:
         """Persist request times, close idle streams, purge expired all-terminal job sets."""
         now_mono, now = time.monotonic(), time.time()
+        touched = {
+            key: f.touched_at for key, f in self.followers.items() if f.touched_at > f.touch_saved
+        }
+        self.store.touch_many(touched)  # one write: the loop is not held once per job set
         for key, follower in list(self.followers.items()):
-            if follower.touched_at > follower.touch_saved:
-                self.store.touch(key, follower.touched_at)
-                follower.touch_saved = follower.touched_at
+            follower.touch_saved = max(follower.touch_saved, touched.get(key, 0.0))
             if now_mono - follower.touched >= self.settings.idle_timeout:
                 del self.followers[key]
                 await follower.close()

@@ -32,13 +32,13 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import grpc
 
 from armada_hooks.job_events import event_reason, event_state
 from armada_hooks.jobservice.protos import job_states_pb2
-from armada_hooks.jobservice.store import JobRecord, LeasedStore, LeaseLostError
+from armada_hooks.jobservice.store import JobRecord, LeasedStore, LeaseLostError, StreamDown
 from armada_hooks.rpc import describe_failure, status_code
 from armada_hooks.states import FAILURE_STATES, TERMINAL_STATES, JobState
 
@@ -58,9 +58,11 @@ FLUSH_RETRY = 0.5  # seconds before a write the store refused is tried again
 HEALTHY_STREAM = 30.0  # seconds open after which a drop counts as the first in a row
 
 
-@dataclass(frozen=True)
-class Known:
-    """What the job service can say about one job now."""
+class Known(NamedTuple):
+    """What the job service can say about one job now.
+
+    (A named tuple: one is made per job per answer, and tuples are the cheapest to make.)
+    """
 
     state: JobState
     reason: str
@@ -142,8 +144,8 @@ class JobSetFollower:
                 self._leases.release(self.key)
 
     def touch(self) -> None:
-        """Note a request about this job set."""
-        self.started = self.touched = time.monotonic()
+        """Note a request about this job set (``started`` stays when the following began)."""
+        self.touched = time.monotonic()
         self.touched_at = time.time()
 
     # -- answers -----------------------------------------------------------
@@ -244,6 +246,8 @@ class JobSetFollower:
         self.leases_taken += 1
         if self.down_since is None:
             self.down_since = time.monotonic()  # this replica's stream has to prove itself
+            self.problem = "the job set's event stream has not opened yet on this replica"
+        self._share_health()
 
     def _read_passively(self) -> None:
         stored = self._store.job_set(self.key)
@@ -255,8 +259,15 @@ class JobSetFollower:
         if message_id and message_id == self._passive_seen:
             self.caught_up.set()
         self._passive_seen = message_id
-        self.down_since = None
-        self.problem = ""
+        # the holder's stream health, as it recorded it: past the grace, answers are stale
+        # here too (wall clocks of the replicas are compared)
+        down = self._leases.stream_down(self.key) if self._leases is not None else None
+        if down is None:
+            self.down_since = None
+            self.problem = ""
+        else:
+            self.down_since = time.monotonic() - max(0.0, time.time() - down.since)
+            self.problem = f"{down.problem} (on the replica that follows it)"
 
     async def _stream(self) -> None:
         from armada_client.armada import event_pb2
@@ -386,11 +397,30 @@ class JobSetFollower:
         if attempt == self.streams_opened and self.down_since is not None:
             self.down_since = None
             self.problem = ""
+            self._share_health()
 
     def _down(self, problem: str) -> None:
         if self.down_since is None:
             self.down_since = time.monotonic()
         self.problem = f"the event stream of job set {self.key[1]!r} failed: {problem}"
+        self._share_health()
+
+    def _share_health(self) -> None:
+        """(The lease holder.) Record the stream's health for the passive replicas."""
+        if self._leases is None or not self.holding:
+            return
+        down = None
+        if self.down_since is not None:
+            since = time.time() - (time.monotonic() - self.down_since)
+            down = StreamDown(since, self.problem)
+        try:
+            self._leases.set_stream_down(self.key, down)
+        except Exception as exc:  # the store is down: the passive replicas' reads fail too
+            log.warning(
+                "job set %r: its stream's health cannot be recorded: %s",
+                self.key[1],
+                describe_failure(exc),
+            )
 
     def _cancel_timers(self, flush: bool = True) -> None:
         for timer in (self._quiet_timer, self._ok_timer) + ((self._flush_timer,) if flush else ()):

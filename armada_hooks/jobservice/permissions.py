@@ -61,7 +61,7 @@ class QueueAccess:
         self._ttl = ttl
         self._timeout = timeout
         self._verdicts: dict[tuple[str, str], tuple[float, str | None]] = {}  # -> (at, denial)
-        self._asking: dict[tuple[str, str], asyncio.Future[str | None]] = {}
+        self._asking: dict[tuple[str, str], asyncio.Task[str | None]] = {}
         self._channel: Any = None
         self._stub: Any = None
         self.probes = 0
@@ -80,21 +80,21 @@ class QueueAccess:
         else:
             asking = self._asking.get(key)
             if asking is None:
-                asking = self._asking[key] = asyncio.get_running_loop().create_future()
-                try:
-                    denial = await self._probe(token, queue)
-                except BaseException as exc:
-                    asking.set_exception(exc)
-                    asking.exception()  # observed here; waiters re-raise it
-                    raise
-                finally:
-                    del self._asking[key]
-                self._verdicts[key] = (time.monotonic(), denial)
-                asking.set_result(denial)
-            else:
-                denial = await asyncio.shield(asking)
+                # in a task of its own: a caller that goes away (its call cancelled) does
+                # not cancel the check the other callers of that token wait for
+                asking = asyncio.get_running_loop().create_task(self._ask(key, token, queue))
+                self._asking[key] = asking
+            denial = await asyncio.shield(asking)
         if denial is not None:
             raise AccessDenied(denial)
+
+    async def _ask(self, key: tuple[str, str], token: str | None, queue: str) -> str | None:
+        try:
+            denial = await self._probe(token, queue)
+        finally:
+            del self._asking[key]
+        self._verdicts[key] = (time.monotonic(), denial)
+        return denial
 
     async def _probe(self, token: str | None, queue: str) -> str | None:
         from armada_client.armada import event_pb2, event_pb2_grpc

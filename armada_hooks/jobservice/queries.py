@@ -10,6 +10,7 @@ what it found (a job never changes job set), up to ``LOOKUP_CACHE`` ids.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -25,8 +26,12 @@ T = TypeVar("T")
 LOOKUP_CACHE = 200_000  # ids whose (queue, job set) is remembered; the oldest go first
 
 
-class _Batcher(Generic[T]):
-    """Gathers ids for ``window`` seconds, then asks Armada about all of them at once."""
+class _Batcher(abc.ABC, Generic[T]):
+    """Gathers ids for ``window`` seconds, then asks Armada about all of them at once.
+
+    A subclass names its ``method`` and says how to ask (:meth:`_rpc`) and how to read
+    the answers (:meth:`_results`).
+    """
 
     method = ""
 
@@ -57,11 +62,13 @@ class _Batcher(Generic[T]):
         batch, self._waiting = self._waiting, {}
         asyncio.get_running_loop().create_task(self._ask(batch), name="job-service-query")
 
+    @abc.abstractmethod
     async def _rpc(self, ids: list[str]) -> Any:
-        raise NotImplementedError
+        """One call to Armada about ``ids`` (at most ``MAX_QUERY_IDS``); its answer."""
 
+    @abc.abstractmethod
     def _results(self, ids: list[str], answers: list[Any]) -> dict[str, T]:
-        raise NotImplementedError
+        """The result for each of ``ids``, read from the answers of their calls."""
 
     async def _ask(self, batch: dict[str, asyncio.Future[T]]) -> None:
         async def one(ids: list[str]) -> Any:

@@ -21,12 +21,18 @@ import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from armada_hooks.errors import ArmadaJobServiceConfigError
-from armada_hooks.jobservice.store import JobRecord, JobSetKey, JobSetRecord, LeaseLostError
+from armada_hooks.jobservice.settings import JobServiceConfigError
+from armada_hooks.jobservice.store import (
+    JobRecord,
+    JobSetKey,
+    JobSetRecord,
+    LeaseLostError,
+    StreamDown,
+)
 from armada_hooks.states import TERMINAL_STATES, JobState
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
 DEFAULT_PREFIX = "armada-hooks:job-service:"
 _TOUCH = """
@@ -87,7 +93,7 @@ class RedisStore:
 
         parts = urlsplit(url)
         if parts.scheme not in ("redis", "rediss") or not parts.hostname:
-            raise ArmadaJobServiceConfigError(
+            raise JobServiceConfigError(
                 f"job service store: {parts.scheme}://... is not a Redis address; "
                 "use redis://HOST:PORT/DB"
             )
@@ -96,11 +102,11 @@ class RedisStore:
             self._redis: Any = redis.Redis.from_url(url, socket_timeout=10)
             self._redis.ping()
         except redis.RedisError as exc:
-            raise ArmadaJobServiceConfigError(
+            raise JobServiceConfigError(
                 f"job service store redis://{self.address} cannot be reached: {exc}"
             ) from None
         except ValueError as exc:
-            raise ArmadaJobServiceConfigError(
+            raise JobServiceConfigError(
                 f"job service store redis://{self.address}: {exc}"
             ) from None
         self.prefix = prefix
@@ -126,6 +132,27 @@ class RedisStore:
         """The owner holding the job set's lease now, or None."""
         holder = self._redis.get(self._lease_key(key))
         return holder.decode() if holder is not None else None
+
+    def _stream_key(self, key: JobSetKey) -> str:
+        return f"{self.prefix}stream:{_member(key)}"
+
+    def set_stream_down(self, key: JobSetKey, down: StreamDown | None) -> None:
+        """(The lease holder.) Since when its stream of the job set has not worked, and why.
+
+        None: it works.
+        """
+        if down is None:
+            self._redis.delete(self._stream_key(key))
+        else:
+            self._redis.set(self._stream_key(key), json.dumps([down.since, down.problem]))
+
+    def stream_down(self, key: JobSetKey) -> StreamDown | None:
+        """What the lease holder last recorded of its stream of the job set (None: works)."""
+        raw = self._redis.get(self._stream_key(key))
+        if raw is None:
+            return None
+        since, problem = json.loads(raw)
+        return StreamDown(float(since), str(problem))
 
     def _set_key(self, key: JobSetKey) -> str:
         return f"{self.prefix}set:{_member(key)}"
@@ -178,7 +205,18 @@ class RedisStore:
 
     def touch(self, key: JobSetKey, when: float) -> None:
         """Note a request at ``when`` (epoch seconds); never moves the time back."""
-        self._touch(keys=[self._set_key(key), self._sets], args=[repr(when), _member(key)])
+        self.touch_many({key: when})
+
+    def touch_many(self, touches: Mapping[JobSetKey, float]) -> None:
+        """Note requests (epoch seconds by job set) in one round trip."""
+        if not touches:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for key, when in touches.items():
+            self._touch(
+                keys=[self._set_key(key), self._sets], args=[repr(when), _member(key)], client=pipe
+            )
+        pipe.execute()
 
     def job_sets(self) -> list[JobSetRecord]:
         """Every job set held."""
@@ -200,7 +238,7 @@ class RedisStore:
     def purge(self, key: JobSetKey) -> None:
         """Delete the job set and its jobs."""
         pipe = self._redis.pipeline(transaction=True)
-        pipe.delete(self._set_key(key), self._jobs_key(key))
+        pipe.delete(self._set_key(key), self._jobs_key(key), self._stream_key(key))
         pipe.srem(self._sets, _member(key))
         pipe.execute()
 

@@ -22,6 +22,7 @@ from armada_hooks.jobservice.protos import (
     jobservice_pb2,
     jobservice_pb2_grpc,
 )
+from armada_hooks.rpc import describe_failure
 
 if TYPE_CHECKING:
     from typing import Any
@@ -149,7 +150,8 @@ class JobStatesService(job_states_pb2_grpc.JobStatesServicer):
             found = await self.core.lookups.job_sets(alone)
         except Exception as exc:
             await context.abort(
-                grpc.StatusCode.UNAVAILABLE, f"the job sets of {len(alone)} ids: {exc}"
+                grpc.StatusCode.UNAVAILABLE,
+                f"the job sets of {len(alone)} ids: {describe_failure(exc)}",
             )
         located: list[tuple[str, str, str] | None] = []
         for queue, job_set_id, job_id in refs:

@@ -5,12 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from armada_hooks.defaults import DEFAULT_RPC_TIMEOUT
-from armada_hooks.errors import ArmadaJobServiceConfigError
 
 DEFAULT_CONNECTION_GRACE = 30.0  # seconds without a working stream before CONNECTION_ERR
 DEFAULT_IDLE_TIMEOUT = 300.0  # seconds without a request before a job set's stream closes
 DEFAULT_RETENTION = 3600.0  # seconds an all-terminal, untouched job set is kept
 DEFAULT_LEASE_TTL = 5.0  # seconds a replica's lease on a job set lasts unrenewed
+
+
+class JobServiceConfigError(ValueError):
+    """A job service setting or store address it cannot use; the message says which and why.
+
+    Not an Airflow exception, unlike those of :mod:`armada_hooks.errors`: the job service
+    runs without Airflow, and importing Airflow would cost it seconds at every start.
+    """
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,7 @@ class JobServiceSettings:
         for f in fields(self):
             value = getattr(self, f.name)
             if not isinstance(value, int | float) or value < 0:
-                raise ArmadaJobServiceConfigError(
+                raise JobServiceConfigError(
                     f"job service setting {f.name} must be a number of seconds >= 0, got {value!r}"
                 )
         for name in (
@@ -80,4 +87,4 @@ class JobServiceSettings:
             "lease_ttl",
         ):
             if getattr(self, name) == 0:
-                raise ArmadaJobServiceConfigError(f"job service setting {name} must be > 0")
+                raise JobServiceConfigError(f"job service setting {name} must be > 0")

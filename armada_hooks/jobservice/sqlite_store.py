@@ -13,12 +13,12 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from armada_hooks.errors import ArmadaJobServiceConfigError
+from armada_hooks.jobservice.settings import JobServiceConfigError
 from armada_hooks.jobservice.store import JobRecord, JobSetKey, JobSetRecord
 from armada_hooks.states import TERMINAL_STATES, JobState
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     from armada_hooks.jobservice.store import JobStateStore
 
@@ -39,6 +39,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     PRIMARY KEY (queue, job_set_id, job_id)
 );
 """
+_TOUCH = (
+    "INSERT INTO job_sets (queue, job_set_id, touched) VALUES (?, ?, ?) "
+    "ON CONFLICT (queue, job_set_id) DO UPDATE SET touched = max(touched, excluded.touched)"
+)
 _TERMINAL = ",".join(str(s.value) for s in sorted(TERMINAL_STATES, key=lambda s: s.value))
 
 
@@ -54,7 +58,7 @@ class SQLiteStore:
         if self.path != ":memory:":
             parent = Path(self.path).parent
             if not parent.is_dir():
-                raise ArmadaJobServiceConfigError(
+                raise JobServiceConfigError(
                     f"job service store {self.path}: folder {parent} does not exist"
                 )
         try:
@@ -63,7 +67,7 @@ class SQLiteStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
-            raise ArmadaJobServiceConfigError(
+            raise JobServiceConfigError(
                 f"job service store {self.path} cannot be used as SQLite: {exc}"
             ) from exc
         self._lock = threading.Lock()
@@ -118,13 +122,21 @@ class SQLiteStore:
 
     def touch(self, key: JobSetKey, when: float) -> None:
         """Note a request at ``when`` (epoch seconds)."""
+        self.touch_many({key: when})
+
+    def touch_many(self, touches: Mapping[JobSetKey, float]) -> None:
+        """Note requests (epoch seconds by job set) in one transaction."""
+        rows = [(*key, when) for key, when in touches.items()]
+        if not rows:
+            return
         with self._lock:
-            self._db.execute(
-                "INSERT INTO job_sets (queue, job_set_id, touched) VALUES (?, ?, ?) "
-                "ON CONFLICT (queue, job_set_id) DO UPDATE SET "
-                "touched = max(touched, excluded.touched)",
-                (*key, when),
-            )
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(_TOUCH, rows)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def job_sets(self) -> list[JobSetRecord]:
         """Every job set held."""
@@ -161,7 +173,7 @@ def open_store(address: str) -> JobStateStore:
 
     ``redis://HOST:PORT/DB`` opens a :class:`~.redis_store.RedisStore`.
 
-    :raises ArmadaJobServiceConfigError: an address of a kind this build cannot open.
+    :raises JobServiceConfigError: an address of a kind this build cannot open.
     """
     if address.startswith(("redis://", "rediss://")):
         from armada_hooks.jobservice.redis_store import RedisStore
@@ -171,7 +183,7 @@ def open_store(address: str) -> JobStateStore:
         return SQLiteStore(address.removeprefix("sqlite:").removeprefix("//") or ":memory:")
     if "://" in address:
         scheme = address.split("://", 1)[0]
-        raise ArmadaJobServiceConfigError(
+        raise JobServiceConfigError(
             f"job service store {address!r}: {scheme}:// is not supported; use sqlite:PATH "
             "or redis://HOST:PORT/DB"
         )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     from armada_hooks.states import JobState
 
@@ -66,6 +66,10 @@ class JobStateStore(Protocol):
         """Note a request at epoch second ``when`` (creating the job set's record)."""
         ...
 
+    def touch_many(self, touches: Mapping[JobSetKey, float]) -> None:
+        """:meth:`touch` each job set at its epoch second, in one write."""
+        ...
+
     def job_sets(self) -> list[JobSetRecord]:
         """Every job set the store holds."""
         ...
@@ -77,6 +81,14 @@ class JobStateStore(Protocol):
     def close(self) -> None:
         """Release the store's resources."""
         ...
+
+
+@dataclass(frozen=True)
+class StreamDown:
+    """A job set's event stream has not worked since ``since`` (epoch seconds): ``problem``."""
+
+    since: float
+    problem: str
 
 
 class LeaseLostError(Exception):
@@ -100,4 +112,15 @@ class LeasedStore(Protocol):
 
     def release(self, key: JobSetKey) -> None:
         """Give the job set's lease up, if this replica holds it."""
+        ...
+
+    def set_stream_down(self, key: JobSetKey, down: StreamDown | None) -> None:
+        """(The lease holder.) Since when its stream of the job set has not worked, and why.
+
+        None: it works.
+        """
+        ...
+
+    def stream_down(self, key: JobSetKey) -> StreamDown | None:
+        """What the lease holder last recorded of its stream of the job set (None: works)."""
         ...

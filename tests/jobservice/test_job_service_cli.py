@@ -21,12 +21,25 @@ SCRIPT = str(Path(sys.executable).parent / "armada-hooks")
 SERVING = re.compile(r"^job service serving on (127\.0\.0\.1:\d+)$")
 
 
-def test_job_service_command_serves_until_sigterm(local_armada, tmp_path):
+# The console script's main() in a fresh interpreter that says, as it exits, whether
+# Airflow was ever imported: the job service must start without it (seconds saved).
+NO_AIRFLOW_MAIN = (
+    "import atexit, sys; "
+    "atexit.register(lambda: print('airflow imported:', 'airflow' in sys.modules)); "
+    "from armada_hooks.cli import main; sys.exit(main())"
+)
+
+
+def test_job_service_command_serves_until_sigterm_without_importing_airflow(
+    local_armada, tmp_path
+):
     [job_id] = submit(local_armada, "cli", {"armada-hooks/runtime": "0"})
     store = tmp_path / "js.db"
     proc = subprocess.Popen(
         [
-            SCRIPT,
+            sys.executable,
+            "-c",
+            NO_AIRFLOW_MAIN,
             "job-service",
             "--armada-target",
             local_armada.target,
@@ -44,11 +57,14 @@ def test_job_service_command_serves_until_sigterm(local_armada, tmp_path):
         assert match, line
         client = JobServiceClient(open_channel(ChannelSpec(match.group(1))))
         eventually(lambda: historic(client, "default", "cli", job_id)[0] == "SUCCEEDED")
+        # an id no stream shows: asked of Armada's query API, on the same Airflow-free path
+        assert historic(client, "default", "cli", "01nosuchjob")[0] == "JOB_ID_NOT_FOUND"
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
     assert "job service stopped" in out
+    assert "airflow imported: False" in out
     assert SQLiteStore(store).jobs(("default", "cli"))[job_id].state.name == "SUCCEEDED"
 
 

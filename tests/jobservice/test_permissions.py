@@ -53,3 +53,26 @@ def test_bearer_token_reads_the_authorization_header():
     assert bearer_token((("Authorization", "bearer abc"),)) == "abc"
     assert bearer_token((("authorization", "Basic abc"),)) is None
     assert bearer_token(()) is None
+
+
+def test_a_caller_that_goes_away_does_not_fail_the_check_others_wait_for(local_armada):
+    import asyncio
+
+    from armada_hooks.jobservice.permissions import QueueAccess
+
+    local_armada.faults.delay("GetJobSetEvents", 0.5)  # the check takes a while
+
+    async def scenario() -> None:
+        access = QueueAccess(local_armada.channel_spec(), ttl=10.0, timeout=10.0)
+        try:
+            first = asyncio.ensure_future(access.check(None, "default"))
+            await asyncio.sleep(0.1)  # the check is under way for the first caller
+            second = asyncio.ensure_future(access.check(None, "default"))
+            await asyncio.sleep(0.05)
+            first.cancel()  # its caller went away
+            await second  # still answered: allowed
+            assert access.probes == 1
+        finally:
+            await access.close()
+
+    asyncio.run(scenario())

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from redis_helpers import free_port
 
-from armada_hooks.errors import ArmadaJobServiceConfigError
 from armada_hooks.jobservice.redis_store import RedisStore
+from armada_hooks.jobservice.settings import JobServiceConfigError
 from armada_hooks.jobservice.sqlite_store import open_store
 from armada_hooks.jobservice.store import JobRecord
 from armada_hooks.states import JobState
@@ -20,12 +20,12 @@ def test_redis_addresses(redis_url):
     assert isinstance(store, RedisStore)
     store.close()
     port = free_port()
-    with pytest.raises(ArmadaJobServiceConfigError, match=f"127.0.0.1:{port}/0 cannot be reached"):
+    with pytest.raises(JobServiceConfigError, match=f"127.0.0.1:{port}/0 cannot be reached"):
         RedisStore(f"redis://:secret-pw@127.0.0.1:{port}/0")
-    with pytest.raises(ArmadaJobServiceConfigError) as caught:
+    with pytest.raises(JobServiceConfigError) as caught:
         RedisStore(f"redis://:secret-pw@127.0.0.1:{port}/0")
     assert "secret-pw" not in str(caught.value)
-    with pytest.raises(ArmadaJobServiceConfigError, match="use redis://HOST:PORT/DB"):
+    with pytest.raises(JobServiceConfigError, match="use redis://HOST:PORT/DB"):
         RedisStore("http://127.0.0.1:6379/0")
 
 

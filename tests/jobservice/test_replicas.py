@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import grpc
 import pytest
 from js_helpers import FAST, client_for, eventually, historic, submit
 
@@ -124,3 +125,35 @@ def test_a_killed_replicas_job_sets_are_taken_over_within_10_s(
     eventually(lambda: store.jobs(KEY)[running].state is JobState.CANCELLED)  # written
     assert local_armada.rpc_count("GetJobStatus") == 0
     store.close()
+
+
+@pytest.mark.local_armada(time_scale=20)
+def test_a_passive_replica_answers_connection_err_once_the_holders_stream_is_down_past_the_grace(
+    local_armada, job_service_factory, redis_url
+):
+    settings = dataclasses.replace(LEASED, connection_grace=1.0)
+    stores = [RedisStore(redis_url), RedisStore(redis_url)]
+    services = [job_service_factory(store=s, settings=settings) for s in stores]
+    [running, done] = submit(local_armada, "replicated", {RUNTIME: "1h"}, {RUNTIME: "0"})
+    local_armada.wait_for_state(done)
+    local_armada.wait_for_state(running, states=[JobState.RUNNING])
+    clients = [client_for(s) for s in services]
+    for client in clients:
+        eventually(lambda c=client: historic(c, *KEY, done)[0] == "SUCCEEDED")
+        eventually(lambda c=client: historic(c, *KEY, running)[0] == "RUNNING")
+    holding = [follower(s).holding for s in services]
+    assert sorted(holding) == [False, True]
+    passive = services[holding.index(False)]
+    client = clients[holding.index(False)]
+    local_armada.faults.fail("GetJobSetEvents", grpc.StatusCode.UNAVAILABLE, times=10_000)
+    local_armada.restart()  # the holder's stream ends; every reopen fails
+    _state, error = eventually(
+        lambda: (r := historic(client, *KEY, running))[0] == "CONNECTION_ERR" and r
+    )
+    assert "UNAVAILABLE" in error
+    assert "on the replica that follows it" in error
+    assert historic(client, *KEY, done)[0] == "SUCCEEDED"  # an ended job is answered as it is
+    assert not follower(passive).holding  # still passive: it read the holder's word
+    assert follower(passive).streams_opened == 0
+    local_armada.faults.clear()  # the holder's stream works again, and the store says so
+    eventually(lambda: historic(client, *KEY, running)[0] == "RUNNING")

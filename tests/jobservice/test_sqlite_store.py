@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from armada_hooks.errors import ArmadaJobServiceConfigError
+from armada_hooks.jobservice.settings import JobServiceConfigError
 from armada_hooks.jobservice.sqlite_store import SQLiteStore, open_store
 from armada_hooks.jobservice.store import JobRecord
 from armada_hooks.states import JobState
@@ -38,12 +38,12 @@ def test_file_store_is_in_wal_mode_and_survives_reopening(tmp_path: Path):
 def test_store_addresses(tmp_path: Path):
     assert open_store(f"sqlite:{tmp_path / 'a.db'}").journal_mode() == "wal"
     assert open_store("sqlite::memory:").path == ":memory:"
-    with pytest.raises(ArmadaJobServiceConfigError, match="use sqlite:PATH or redis://"):
+    with pytest.raises(JobServiceConfigError, match="use sqlite:PATH or redis://"):
         open_store("postgres://127.0.0.1:5432/js")
-    with pytest.raises(ArmadaJobServiceConfigError, match="does not exist"):
+    with pytest.raises(JobServiceConfigError, match="does not exist"):
         open_store(f"sqlite:{tmp_path / 'missing' / 'a.db'}")
     not_sqlite = tmp_path / "not.db"
     not_sqlite.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(ArmadaJobServiceConfigError, match="cannot be used as SQLite"):
+    with pytest.raises(JobServiceConfigError, match="cannot be used as SQLite"):
         SQLiteStore(not_sqlite)
     assert sqlite3.sqlite_version  # the stdlib module is what the store runs on

@@ -83,6 +83,15 @@ def test_touch_never_moves_back_and_an_empty_job_set_counts_as_all_terminal(stor
     assert store.job_set(KEY).touched == 50.0  # a record keeps the touch time
 
 
+def test_touch_many_touches_each_job_set_and_never_moves_one_back(store):
+    other = ("q", "other-set")
+    store.touch(KEY, 50.0)
+    store.touch_many({KEY: 10.0, other: 30.0})
+    store.touch_many({})
+    touched = {r.key: r.touched for r in store.job_sets()}
+    assert touched == {KEY: 50.0, other: 30.0}
+
+
 def test_a_failed_record_writes_nothing(store):
     store.record(KEY, "m1", [JobRecord("a", JobState.RUNNING)])
 

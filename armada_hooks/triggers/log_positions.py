@@ -63,7 +63,9 @@ class LogPositions:
     async def start(self) -> LogPosition | None:
         """The position an earlier trigger of this job stored, or None (then store a start).
 
-        A value that is not this job's position (another job's, or unreadable) is ignored.
+        The operator leaves ``{"job_id": ...}`` there before it defers (so this read finds
+        a value: Airflow's client logs an ERROR for a missing XCom); a value that is not a
+        position of this job (another job's, or unreadable) is not resumed from either.
         """
         try:
             value = await self._load()
@@ -76,7 +78,7 @@ class LogPositions:
                 exc,
             )
             return None
-        if isinstance(value, dict) and value.get("job_id") == self.job_id:
+        if isinstance(value, dict) and value.get("job_id") == self.job_id and "lines" in value:
             try:
                 position = LogPosition.from_dict(value)
             except ValueError as exc:
@@ -86,7 +88,7 @@ class LogPositions:
             else:
                 self.stored, self._stored_at = position, time.monotonic()
                 return position
-        await self._put(LogPosition())  # so a rebuilt trigger knows it is one
+        await self._put(LogPosition())  # so that a rebuilt trigger knows it is one
         return None
 
     async def save(self, position: LogPosition) -> None:

@@ -527,6 +527,30 @@ def test_bearer_token_appears_in_no_xcom_rendered_field_trigger_or_output(
     assert TOKEN not in output
 
 
+def test_a_deferred_streaming_task_leaves_its_job_in_the_log_position_xcom(
+    request, local_armada, local_armada_connection
+) -> None:
+    # The trigger reads its log position from this XCom first (a rebuilt trigger resumes
+    # from it); dag.test() runs the trigger inline, with no task instance: it writes none.
+    with make_dag(request) as dag:
+        ArmadaOperator(
+            task_id="streams", armada_queue="default", job_request=item(), deferrable=True
+        )
+        ArmadaOperator(
+            task_id="quiet",
+            armada_queue="default",
+            job_request=item(),
+            deferrable=True,
+            fetch_logs=False,
+        )
+    dr = run_dag(dag)
+    assert dr.state == "success"
+    values = xcoms(dr)
+    job_id = values[("streams", "armada_job")]["job_id"]
+    assert values[("streams", "armada_log_position")] == {"job_id": job_id}
+    assert ("quiet", "armada_log_position") not in values
+
+
 # -- on_kill ----------------------------------------------------------------------------
 
 

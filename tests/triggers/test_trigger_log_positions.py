@@ -205,7 +205,13 @@ async def test_positions_are_stored_at_once_past_the_start_then_at_most_every_in
 
 
 @pytest.mark.parametrize(
-    "value", [{"job_id": "another-job", **at(5).to_dict()}, {"job_id": "job-1", "lines": "x"}, 7]
+    "value",
+    [
+        {"job_id": "job-1"},  # what the operator leaves before it defers
+        {"job_id": "another-job", **at(5).to_dict()},
+        {"job_id": "job-1", "lines": "x"},
+        7,
+    ],
 )
 async def test_a_stored_value_that_is_not_this_jobs_position_is_not_resumed_from(value, collected):
     store = Store(value)

@@ -85,6 +85,8 @@ __all__ = [
     "PlainTrigger",
     "PokeReturnValue",
     "aget_connection",
+    "aget_task_xcom",
+    "aset_task_xcom",
     "capture_log_events",
     "connection_form_widgets",
     "dag_test_kwargs",
@@ -148,6 +150,34 @@ def get_xcom(ti_key: Any, key: str) -> Any:
         from airflow.models.xcom import XCom
 
     return XCom.get_value(ti_key=ti_key, key=key)
+
+
+async def aget_task_xcom(ti: Any, key: str) -> Any:
+    """XCom ``key`` of task instance ``ti`` (a trigger's), read from the triggerer.
+
+    Airflow 3 asks the triggerer's supervisor (GetXCom); Airflow 2.11 reads the DB in a thread.
+    """
+    where = {"dag_id": ti.dag_id, "task_id": ti.task_id, "run_id": ti.run_id}
+    if AIRFLOW_V3:
+        from airflow.sdk.execution_time.xcom import XCom
+
+        return await XCom.aget_one(key=key, map_index=ti.map_index, **where)
+    from airflow.models.xcom import XCom as XCom2
+
+    return await asyncio.to_thread(XCom2.get_one, key=key, map_index=ti.map_index, **where)
+
+
+async def aset_task_xcom(ti: Any, key: str, value: Any) -> None:
+    """Set XCom ``key`` of task instance ``ti`` (a trigger's) from the triggerer."""
+    where = {"dag_id": ti.dag_id, "task_id": ti.task_id, "run_id": ti.run_id}
+    if AIRFLOW_V3:
+        from airflow.sdk.execution_time.xcom import XCom
+
+        await XCom.aset(key, value, map_index=ti.map_index, **where)
+        return
+    from airflow.models.xcom import XCom as XCom2
+
+    await asyncio.to_thread(XCom2.set, key, value, map_index=ti.map_index, **where)
 
 
 def task_state_store(context: Context) -> Any | None:

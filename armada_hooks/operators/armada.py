@@ -29,6 +29,7 @@ from armada_hooks.defaults import (
     DEFAULT_CONN_ID,
     DEFAULT_POLL_INTERVAL,
     JOB_FILE_EXTENSIONS,
+    LOG_POSITION_XCOM_KEY,
 )
 from armada_hooks.job_description import JobDescription
 from armada_hooks.links.lookout import XCOM_KEY, LookoutLink
@@ -289,6 +290,9 @@ class ArmadaOperator(BaseOperator):
         if self.deferrable:
             from armada_hooks.triggers.armada import ArmadaJobTrigger
 
+            streams = self.fetch_logs and _streams_logs(context)
+            if streams:  # where the trigger keeps its log position: it reads it first
+                context["ti"].xcom_push(key=LOG_POSITION_XCOM_KEY, value={"job_id": job_id})
             self.defer(
                 trigger=ArmadaJobTrigger(
                     job_id=job_id,
@@ -298,7 +302,7 @@ class ArmadaOperator(BaseOperator):
                     poll_interval=self.poll_interval,
                     acknowledgement_timeout=self.acknowledgement_timeout,
                     submitted_at=time.time(),
-                    fetch_logs=self.fetch_logs and _streams_logs(context),
+                    fetch_logs=streams,
                     log_interval=self.log_interval,
                     event_mode=self.event_mode,
                 ),

@@ -32,6 +32,7 @@ from armada_hooks.states import TERMINAL_STATES, JobState
 if TYPE_CHECKING:
     from armada_hooks.hooks.armada import ArmadaHook
     from armada_hooks.hooks.logs import ArmadaLogFetcher
+    from armada_hooks.triggers.log_positions import LogPositions
     from armada_hooks.triggers.poller import StatusPoller
 
 
@@ -185,10 +186,14 @@ class ArmadaJobTrigger(PlainTrigger):
         one connection lookup and one Binoculars channel per cluster for every trigger, not
         one each (its synchronous clients are thread-safe; the fetches run in worker
         threads). Nobody closes that hook: it goes with the loop.
+
+        With a task instance the log position is stored in its XCom as lines are logged,
+        and a rebuilt trigger resumes from it (:mod:`~armada_hooks.triggers.log_positions`).
         """
         log_hook = poller.hook
         config = await log_hook.aload_config()
         fetcher = log_hook.log_fetcher(self.job_id, self.log, self.log_interval)
+        positions = self._log_positions()
         stop = asyncio.Event()
         pump: asyncio.Task[None] | None = None
         # ``done`` runs in the poller's (or event watch's) task, whose context is that of
@@ -200,7 +205,9 @@ class ArmadaJobTrigger(PlainTrigger):
             nonlocal pump
             if pump is None and state is JobState.RUNNING:
                 loop = asyncio.get_running_loop()
-                pump = loop.create_task(self._pump_logs(fetcher, stop), context=own_context)
+                pump = loop.create_task(
+                    self._pump_logs(fetcher, stop, positions), context=own_context
+                )
             return self._wait_over(state)
 
         try:
@@ -210,14 +217,39 @@ class ArmadaJobTrigger(PlainTrigger):
             if pump is not None:
                 await asyncio.wait({pump}, timeout=config.rpc_timeout)
         if state in TERMINAL_STATES:
+            if pump is None:  # ended before we saw it run: an earlier trigger may have
+                await self._resume(fetcher, positions)
             await asyncio.to_thread(fetcher.drain)
         return state
 
+    def _log_positions(self) -> LogPositions | None:
+        """Where this trigger's log position is stored: None without a task instance."""
+        task_instance = getattr(self, "task_instance", None)
+        if task_instance is None:  # dag.test() or Flyte: no triggerer, nothing rebuilds us
+            return None
+        from armada_hooks.triggers.log_positions import LogPositions
+
+        return LogPositions.of_task(task_instance, self.job_id, self.log)
+
     @staticmethod
-    async def _pump_logs(fetcher: ArmadaLogFetcher, stop: asyncio.Event) -> None:
-        """Fetch at the fetcher's own pace (it backs off while the log is quiet)."""
+    async def _resume(fetcher: ArmadaLogFetcher, positions: LogPositions | None) -> None:
+        if positions is not None and (position := await positions.start()) is not None:
+            fetcher.resume(position)
+
+    @classmethod
+    async def _pump_logs(
+        cls, fetcher: ArmadaLogFetcher, stop: asyncio.Event, positions: LogPositions | None
+    ) -> None:
+        """Fetch at the fetcher's own pace (it backs off while the log is quiet).
+
+        After each fetch the position before it is stored (when due): its lines went to
+        the log a fetch ago, so a stored position never runs ahead of the task log.
+        """
+        await cls._resume(fetcher, positions)
         while not stop.is_set():
             await asyncio.to_thread(fetcher.fetch_once)
+            if positions is not None:
+                await positions.save(fetcher.settled)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=fetcher.next_delay)
 

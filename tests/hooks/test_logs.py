@@ -23,7 +23,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from armada_hooks.hooks.armada import ArmadaHook
-from armada_hooks.hooks.logs import ArmadaLogFetcher, BinocularsLogClient, JobLogCursor
+from armada_hooks.hooks.logs import (
+    ArmadaLogFetcher,
+    BinocularsLogClient,
+    JobLogCursor,
+    LogPosition,
+)
+from armada_hooks.job_description import JobDescription
 from armada_hooks.protocols import LogLineLike, LogProtocol
 from armada_hooks.states import JobState
 from armada_hooks.testing import LocalArmada, job_request_item
@@ -331,6 +337,136 @@ def test_cursor_property_growing_prefixes_refetched_by_kubernetes_rule(entries, 
         out += cursor.new_lines(batch)
         assert cursor.since == (out[-1].timestamp if out else "")
     assert out == log
+
+
+@settings(max_examples=300, deadline=None)
+@given(entries=_entries, cuts=st.lists(st.integers(0, 40), max_size=12), at=st.integers(0, 12))
+def test_cursor_property_resumed_from_any_stored_position_returns_exactly_the_rest(
+    entries, cuts, at
+):
+    # A cursor rebuilt from the position of another (as after a triggerer crash) returns
+    # every later line once, however the fetches fall and however many lines share a stamp.
+    log = [Line(stamp(BASE * NS + ns), text) for ns, text in sorted(entries, key=lambda e: e[0])]
+    prefixes = [*sorted(min(c, len(log)) for c in cuts), len(log)]
+    first, out = JobLogCursor(), []
+    for n in prefixes[: min(at, len(prefixes))]:
+        out += first.new_lines(_kubernetes_fetch(log[:n], first.since))
+    position = LogPosition.from_dict(first.position.to_dict())  # through JSON-ready values
+    assert position.lines == len(out)
+    resumed, rest = JobLogCursor(position), []
+    for n in prefixes:
+        if n >= len(out):
+            rest += resumed.new_lines(_kubernetes_fetch(log[:n], resumed.since))
+    assert out + rest == log
+    assert resumed.position.lines == len(log)
+
+
+def test_cursor_resumed_skips_only_the_lines_stamped_exactly_at_its_position():
+    a, b, c = line_at(BASE + 7.1, "a"), line_at(BASE + 7.1, "b"), line_at(BASE + 7.1, "c")
+    before = line_at(BASE + 7.0, "earlier in the second")
+    cursor = JobLogCursor()
+    assert cursor.new_lines([before, a, b]) == [before, a, b]
+    position = cursor.position
+    assert position == LogPosition(lines=3, since=b.timestamp, at_since=2)
+    resumed = JobLogCursor(position)
+    assert resumed.since == b.timestamp
+    assert resumed.new_lines([before, a, b, c]) == [c]
+    assert resumed.new_lines([before, a, b, c]) == []  # and overlaps as usual from there
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"lines": "3", "since": "", "at_since": 0},
+        {"lines": 3, "since": None, "at_since": 1},
+        {"lines": 2, "since": "x", "at_since": 3},
+        {"lines": -1, "since": "", "at_since": 0},
+        {},
+    ],
+)
+def test_a_stored_position_that_is_not_one_is_refused_by_name(value):
+    with pytest.raises(ValueError, match="log position"):
+        LogPosition.from_dict(value)
+
+
+class ScriptedLog:
+    """A LogProtocol over a growing list of lines, by Kubernetes' whole-second rule."""
+
+    def __init__(self) -> None:
+        self.lines: list[Line] = []
+
+    def write(self, *texts: str) -> None:
+        start = len(self.lines)
+        for i, text in enumerate(texts):
+            self.lines.append(line_at(BASE + (start + i) * 0.4, text))
+
+    def logs(self, job_id: str, since_time: str = "", pod_namespace: str = "default"):
+        return _kubernetes_fetch(self.lines, since_time)
+
+
+def scripted_fetcher(log: ScriptedLog, logger: logging.Logger) -> ArmadaLogFetcher:
+    return ArmadaLogFetcher(
+        "job-1",
+        logger,
+        describe=lambda job_id: JobDescription(job_id, JobState.RUNNING, cluster="c"),
+        log_client=lambda cluster: log,
+    )
+
+
+def test_a_resumed_fetcher_marks_the_lines_that_may_repeat_and_logs_the_rest_once(collected):
+    logger, handler = collected
+    log = ScriptedLog()
+    log.write("one", "two")
+    old = scripted_fetcher(log, logger)
+    old.fetch_once()
+    log.write("three")
+    old.fetch_once()
+    stored = old.settled  # what the trigger stores after this fetch: before "three"
+    assert stored.lines == 2
+    log.write("four")
+    old.fetch_once()  # the old triggerer logs "four", then dies before storing again
+    log.write("five")
+
+    new = scripted_fetcher(log, logger)
+    new.resume(stored)
+    new.fetch_once()
+    log.write("six")
+    new.fetch_once()
+
+    messages = [r.message for r in handler.records]
+    assert messages == [
+        "one",
+        "two",
+        "three",
+        "four",
+        "Container log of Armada job job-1 resumes after a triggerer restart, after line 2: "
+        "lines 3 to 5 below may already appear above (the previous triggerer may have "
+        "logged them after it last stored its position)",
+        "three",
+        "four",
+        "five",
+        "End of the 3 container lines of Armada job job-1 that may repeat; each line from "
+        "here on appears once",
+        "six",
+    ]
+    assert [r.level for r in handler.records].count(logging.WARNING) == 2
+    assert new.cursor.position.lines == 6
+
+
+def test_a_fetcher_resumed_with_nothing_new_says_no_line_repeats(collected):
+    logger, handler = collected
+    log = ScriptedLog()
+    log.write("one")
+    old = scripted_fetcher(log, logger)
+    old.fetch_once()
+    new = scripted_fetcher(log, logger)
+    new.resume(old.cursor.position)
+    new.fetch_once()
+    assert [r.message for r in handler.records] == [
+        "one",
+        "Container log of Armada job job-1 resumes after a triggerer restart, after line 1; "
+        "no line repeats",
+    ]
 
 
 # -- the fetcher ------------------------------------------------------------------

@@ -8,17 +8,25 @@ the operator did to Armada is read from the local Armada's own records.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import pytest
 
-from armada_hooks._compat import AIRFLOW_V3, DAG, AirflowTaskTimeout
+from armada_hooks._compat import (
+    AIRFLOW_V3,
+    DAG,
+    AirflowTaskTimeout,
+    aget_task_xcom,
+    aset_task_xcom,
+)
 from armada_hooks.errors import ArmadaJobFailedError, ArmadaJobSpecError
 from armada_hooks.operators.armada import ArmadaOperator, client_id_for
 from armada_hooks.states import TERMINAL_STATES, JobState
@@ -525,6 +533,52 @@ def test_bearer_token_appears_in_no_xcom_rendered_field_trigger_or_output(
     assert TOKEN not in repr(ArmadaJobTrigger(**kwargs).__dict__)
     assert output  # something was captured
     assert TOKEN not in output
+
+
+def test_a_deferred_streaming_task_leaves_its_job_in_the_log_position_xcom(
+    request, local_armada, local_armada_connection
+) -> None:
+    # The trigger reads its log position from this XCom first (a rebuilt trigger resumes
+    # from it); dag.test() runs the trigger inline, with no task instance: it writes none.
+    with make_dag(request) as dag:
+        ArmadaOperator(
+            task_id="streams", armada_queue="default", job_request=item(), deferrable=True
+        )
+        ArmadaOperator(
+            task_id="quiet",
+            armada_queue="default",
+            job_request=item(),
+            deferrable=True,
+            fetch_logs=False,
+        )
+    dr = run_dag(dag)
+    assert dr.state == "success"
+    values = xcoms(dr)
+    job_id = values[("streams", "armada_job")]["job_id"]
+    assert values[("streams", "armada_log_position")] == {"job_id": job_id}
+    assert ("quiet", "armada_log_position") not in values
+
+
+@pytest.mark.skipif(
+    AIRFLOW_V3,
+    reason="on Airflow 3 a trigger's XCom goes through the triggerer's supervisor, which "
+    "only a real triggerer has: the real-stack scenario 6 covers it",
+)
+def test_on_airflow_2_a_trigger_reads_and_writes_its_tasks_xcom_in_the_metadata_db(
+    request, local_armada, local_armada_connection
+) -> None:
+    with make_dag(request) as dag:
+        ArmadaOperator(
+            task_id="streams", armada_queue="default", job_request=item(), deferrable=True
+        )
+    dr = run_dag(dag)
+    ti = SimpleNamespace(dag_id=dr.dag_id, task_id="streams", run_id=dr.run_id, map_index=-1)
+    job_id = xcoms(dr)[("streams", "armada_job")]["job_id"]
+    assert asyncio.run(aget_task_xcom(ti, "armada_log_position")) == {"job_id": job_id}
+    position = {"job_id": job_id, "lines": 3, "since": "2026-01-01T00:00:03Z", "at_since": 1}
+    asyncio.run(aset_task_xcom(ti, "armada_log_position", position))
+    assert asyncio.run(aget_task_xcom(ti, "armada_log_position")) == position
+    assert xcoms(dr)[("streams", "armada_log_position")] == position
 
 
 # -- on_kill ----------------------------------------------------------------------------

@@ -32,6 +32,7 @@ SCENARIO_DAGS = (
     "stack_mapped",
     "stack_triggerer_restart",
     "stack_triggerer_killed",
+    "stack_ui",
 )
 TIMINGS: dict[str, float] = {}
 

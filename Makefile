@@ -23,8 +23,8 @@ AIRFLOW2_HOME := $(CURDIR)/.airflow2
 AIRFLOW2_ENV := AIRFLOW_HOME=$(AIRFLOW2_HOME) \
 	AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///$(AIRFLOW2_HOME)/airflow.db
 
-.PHONY: setup postgresql redis-server demo test lint typecheck docs pytest pytest-airflow2 \
-	bench clean protos historic-client
+.PHONY: setup postgresql redis-server chromium demo test lint typecheck docs pytest \
+	pytest-airflow2 bench clean protos historic-client
 
 setup: $(VENV)/.synced $(AIRFLOW_HOME)/.migrated
 
@@ -107,7 +107,17 @@ redis-server:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server; }
 
 
-pytest: setup postgresql redis-server $(HISTORIC_ENV)/.installed
+# The UI tests of tests/stack drive Debian's Chromium headless through Playwright (never
+# Playwright's own browser download); installed here when missing (CI runs as root), with
+# fonts-liberation, which Chromium only recommends: without a font, screenshots show no text.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		[ "$$(id -u)" = 0 ] || { echo "tests/stack needs Chromium: sudo apt-get install -y chromium"; exit 1; }; \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation > /dev/null; }
+
+
+pytest: setup postgresql redis-server chromium $(HISTORIC_ENV)/.installed
 	$(BIN)/pytest
 
 pytest-airflow2: $(AIRFLOW2_HOME)/.migrated

@@ -47,6 +47,7 @@ def get_provider_info() -> dict[str, Any]:
                     "tls": {
                         "label": "Use TLS",
                         "schema": {"type": ["boolean", "null"], "default": False},
+                        "description": "For Armada, Binoculars and the job service alike.",
                     },
                     "ca_cert": {
                         "label": "CA bundle",
@@ -66,14 +67,26 @@ def get_provider_info() -> dict[str, Any]:
                     "rpc_timeout": {
                         "label": "RPC deadline (seconds)",
                         "schema": {"type": ["number", "null"], "default": 30},
+                        "description": "How long each call to Armada may take.",
                     },
-                    "lookout_url": {"label": "Lookout URL", "schema": _TEXT},
+                    "lookout_url": {
+                        "label": "Lookout URL",
+                        "schema": _TEXT,
+                        "description": "Armada's web UI, e.g. https://lookout.example.com; "
+                        "the task's Lookout link opens <URL>/jobs/<job id>.",
+                    },
                     "binoculars_target": {
                         "label": "Binoculars target",
                         "schema": _TEXT,
-                        "description": "host:port per cluster; {cluster} is replaced.",
+                        "description": "host:port of Binoculars, where container logs come "
+                        "from; {cluster} becomes the job's cluster, e.g. "
+                        "binoculars-{cluster}.example.com:443. Empty: no container logs.",
                     },
-                    "default_queue": {"label": "Default queue", "schema": _TEXT},
+                    "default_queue": {
+                        "label": "Default queue",
+                        "schema": _TEXT,
+                        "description": "For operators that name no armada_queue.",
+                    },
                     "event_mode": {
                         "label": "Follow job-set events",
                         "schema": {"type": ["boolean", "null"], "default": False},
@@ -87,13 +100,16 @@ def get_provider_info() -> dict[str, Any]:
                     "job_service_target": {
                         "label": "Job service target",
                         "schema": _TEXT,
-                        "description": "host:port of armada-hooks job-service; statuses are "
-                        "asked of it instead of Armada.",
+                        "description": "host:port of an armada-hooks job-service, e.g. "
+                        "job-service.example.com:60003; job statuses are asked of it "
+                        "instead of Armada.",
                     },
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "login", "extra"],
                     "relabeling": {"password": "Bearer token"},
+                    # Airflow 3's form shows these for the standard fields only: the
+                    # extras' examples are in their descriptions too.
                     "placeholders": {
                         "host": "armada.example.com",
                         "port": "50051",

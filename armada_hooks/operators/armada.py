@@ -328,6 +328,8 @@ class ArmadaOperator(BaseOperator):
         description = JobDescription(
             job_id=job_id, state=JobState[str(event["state"])], reason=str(event.get("reason", ""))
         )
+        # As the synchronous wait says it: the task log ends with the job's outcome.
+        self.log.info("Armada job %s is %s", job_id, description.state.name)
         verdicts.check_success(description)
         return job_id
 

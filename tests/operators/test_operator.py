@@ -478,6 +478,11 @@ def test_fetch_logs_streams_container_lines_into_the_task_output(
     for task_id in ("sync_logs", "deferred_logs"):
         assert f"{task_id} says hello" in output
         assert f"{task_id} says bye" in output
+        # both ways, the log ends with the job's outcome, after the container's lines
+        (job,) = jobs_of(local_armada, task_id)
+        outcome = f"Armada job {job.job_id} is SUCCEEDED"
+        assert outcome in output, task_id
+        assert output.index(f"{task_id} says bye") < output.index(outcome), task_id
     assert "quiet says" not in output
     assert local_armada.job(jobs_of(local_armada, "quiet")[0].job_id).log_lines == (
         "quiet says hello",

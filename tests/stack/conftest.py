@@ -41,6 +41,7 @@ SCENARIO_DAGS = (
     "stack_resource_exhausted",
     "stack_stream_dropped",
     "stack_armada_restarted",
+    "stack_ui",
 )
 TIMINGS: dict[str, float] = {}
 

@@ -20,12 +20,12 @@ import random
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
 INJECTED = "injected by the local Armada's fault injection"
 HOLD_LIMIT = 300.0  # seconds a held call waits at most for its release
@@ -40,20 +40,32 @@ class Hold:
     waits for ever.
     """
 
-    def __init__(self, method: str, times: int, *, after_serving: bool, limit: float) -> None:
+    def __init__(
+        self,
+        method: str,
+        times: int,
+        *,
+        after_serving: bool,
+        limit: float,
+        when: Callable[[Any], bool] | None = None,
+    ) -> None:
         self.method = method
         self.after_serving = after_serving
+        self.when = when
         self.limit = limit
         self._unclaimed = times
         self._held = 0
         self._released = False
         self._cond = threading.Condition()
 
-    def claim(self, method: str, after_serving: bool) -> bool:
+    def claim(self, method: str, after_serving: bool, request: Any = None) -> bool:
         """Whether this call of ``method`` is one to hold (taking one of the ``times``)."""
+        if after_serving != self.after_serving or not matches(self.method, method):
+            return False
+        if self.when is not None and not self.when(request):
+            return False
         with self._cond:
-            wanted = self._unclaimed and not self._released
-            if wanted and after_serving == self.after_serving and matches(self.method, method):
+            if self._unclaimed and not self._released:
                 self._unclaimed -= 1
                 return True
         return False
@@ -158,24 +170,26 @@ class Faults:
         times: int = 1,
         after_serving: bool = False,
         limit: float = HOLD_LIMIT,
+        when: Callable[[Any], bool] | None = None,
     ) -> Hold:
         """Keep the next ``times`` calls of ``method`` waiting until the :class:`Hold` is released.
 
         ``after_serving=True`` serves each call first and holds its reply (a job submitted
         whose submitter has not heard so); otherwise the call waits before it is served.
+        ``when(request)`` picks the calls to hold (say, one job set's SubmitJobs).
         """
         if times < 1 or limit <= 0:
             raise ValueError("times must be >= 1 and limit > 0 seconds")
-        hold = Hold(method, times, after_serving=after_serving, limit=limit)
+        hold = Hold(method, times, after_serving=after_serving, limit=limit, when=when)
         with self._lock:
             self._holds.append(hold)
         return hold
 
-    def held(self, method: str, *, after_serving: bool) -> Hold | None:
+    def held(self, method: str, *, after_serving: bool, request: Any = None) -> Hold | None:
         """The hold, if any, that this call of ``method`` is to wait in (claims it)."""
         with self._lock:
             holds = list(self._holds)
-        return next((h for h in holds if h.claim(method, after_serving)), None)
+        return next((h for h in holds if h.claim(method, after_serving, request)), None)
 
     def clear(self) -> None:
         """Remove every fault (held calls are released)."""

@@ -106,7 +106,7 @@ class Gate(_Interceptor):
             fault = self.faults.next_fault(method)
             if fault.latency:
                 time.sleep(fault.latency)
-            hold = self.faults.held(method, after_serving=False)
+            hold = self.faults.held(method, after_serving=False, request=request)
             if hold is not None:
                 hold.keep()
             if fault.code is not None:
@@ -119,7 +119,7 @@ class Gate(_Interceptor):
             def unary_call(request: Any, context: grpc.ServicerContext) -> Any:
                 admit(request, context)
                 response = unary(request, context)
-                hold = self.faults.held(method, after_serving=True)
+                hold = self.faults.held(method, after_serving=True, request=request)
                 if hold is not None:
                     hold.keep()
                 return response

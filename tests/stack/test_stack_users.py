@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from armada_hooks.operators.armada import default_job_set_id
 from armada_hooks.states import ACTIVE_STATES, JobState
 from armada_hooks.testing.stack.ledger import jobs_of_run
 
@@ -59,6 +60,11 @@ def task_processes(stack, wait_for, dag_id, run_id):
     return supervisor, task_pid
 
 
+def of_run(dag_id, run_id):
+    """A SubmitJobs request of this run (its job set), not of another DAG's task."""
+    return lambda request: request.job_set_id == default_job_set_id(dag_id, run_id)
+
+
 def ti_of(stack, dag_id, run_id):
     (ti,) = stack.rest.task_instances(dag_id, run_id)
     return ti
@@ -92,7 +98,9 @@ def test_8_a_worker_killed_between_submit_and_record_is_retried_and_reattaches(
     seen = {}
 
     def meanwhile(run_id):
-        hold = stack.armada.faults.hold("SubmitJobs", after_serving=True)
+        hold = stack.armada.faults.hold(
+            "SubmitJobs", after_serving=True, when=of_run(dag_id, run_id)
+        )
         try:
             hold.wait_held(timeout=90)  # the job exists; its submitter has not heard so
             (job,) = jobs_of_run(stack.armada, dag_id, run_id)
@@ -137,7 +145,7 @@ def test_9_the_orphaned_task_process_and_its_retry_submit_at_once_and_make_one_j
 
     def meanwhile(run_id):
         # Both submissions wait before Armada serves them: the orphan's, then the retry's.
-        hold = stack.armada.faults.hold("SubmitJobs", times=2)
+        hold = stack.armada.faults.hold("SubmitJobs", times=2, when=of_run(dag_id, run_id))
         try:
             hold.wait_held(1, timeout=90)
             supervisor, task_pid = task_processes(stack, wait_for, dag_id, run_id)

@@ -460,10 +460,10 @@ def test_counts_survive_a_restart(local_armada, local_armada_client):
 
 
 def submit_in_thread(
-    client: ArmadaClient,
+    client: ArmadaClient, job_set: str = "set"
 ) -> tuple[concurrent.futures.Future[str], Callable[[], None]]:
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    return pool.submit(submit, client), lambda: pool.shutdown(wait=True)
+    return pool.submit(submit, client, job_set), lambda: pool.shutdown(wait=True)
 
 
 def test_a_call_held_before_serving_has_no_effect_until_released(local_armada, local_armada_client):
@@ -521,6 +521,17 @@ def test_a_held_call_goes_on_after_its_limit_and_clear_releases_the_rest(
     local_armada.faults.clear()
     assert reply.result(timeout=10).job_states["x"] == submit_pb2.UNKNOWN
     pool.shutdown(wait=True)
+
+
+def test_when_picks_the_calls_to_hold(local_armada, local_armada_client):
+    hold = local_armada.faults.hold("SubmitJobs", when=lambda request: request.job_set_id == "b")
+    other = submit(local_armada_client, "a")  # not held: another job set
+    reply, done = submit_in_thread(local_armada_client, "b")
+    hold.wait_held(timeout=10)
+    assert [j.job_id for j in local_armada.jobs()] == [other]
+    hold.release()
+    assert reply.result(timeout=10) != other
+    done()
 
 
 def test_wait_held_times_out_naming_the_method(local_armada):

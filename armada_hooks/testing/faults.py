@@ -11,6 +11,8 @@ call, failing or not.
 >>> armada.faults.delay("GetJobStatus", 0.5)
 >>> armada.faults.delay("*", 3.0, times=4)  # the next 4 calls of any method are slow
 >>> armada.faults.drop_streams(after=3)  # the next GetJobSetEvents stream dies after 3 messages
+>>> hold = armada.faults.hold("SubmitJobs", after_serving=True)  # served, its reply kept back
+>>> hold.wait_held(); ...; hold.release()  # e.g. kill the caller while the job exists unanswered
 """
 
 from __future__ import annotations
@@ -19,14 +21,83 @@ import random
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
 INJECTED = "injected by the local Armada's fault injection"
+HOLD_LIMIT = 300.0  # seconds a held call waits at most for its release
+
+
+class Hold:
+    """The next ``times`` calls of a method, each kept waiting until :meth:`release`.
+
+    Before it is served (``after_serving=False``: the call has no effect yet) or after
+    (``True``: its effect is made, its reply not yet sent; unary calls only). A call is
+    let go after ``limit`` seconds even if nobody releases it, so that no server thread
+    waits for ever.
+    """
+
+    def __init__(
+        self,
+        method: str,
+        times: int,
+        *,
+        after_serving: bool,
+        limit: float,
+        when: Callable[[Any], bool] | None = None,
+    ) -> None:
+        self.method = method
+        self.after_serving = after_serving
+        self.when = when
+        self.limit = limit
+        self._unclaimed = times
+        self._held = 0
+        self._released = False
+        self._cond = threading.Condition()
+
+    def claim(self, method: str, after_serving: bool, request: Any = None) -> bool:
+        """Whether this call of ``method`` is one to hold (taking one of the ``times``)."""
+        if after_serving != self.after_serving or not matches(self.method, method):
+            return False
+        if self.when is not None and not self.when(request):
+            return False
+        with self._cond:
+            if self._unclaimed and not self._released:
+                self._unclaimed -= 1
+                return True
+        return False
+
+    def keep(self) -> None:
+        """Block the calling (server) thread until released or ``limit`` has passed."""
+        with self._cond:
+            self._held += 1
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: self._released, timeout=self.limit)
+
+    @property
+    def held(self) -> int:
+        """How many calls have been held so far (released ones included)."""
+        with self._cond:
+            return self._held
+
+    def wait_held(self, count: int = 1, timeout: float = 60.0) -> None:
+        """Block until ``count`` calls are being held; ``TimeoutError`` if none comes."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._held >= count, timeout=timeout):
+                raise TimeoutError(
+                    f"{self._held} of {count} calls of {self.method} held after {timeout:g}s"
+                )
+
+    def release(self) -> None:
+        """Let every held call go on, and hold no more."""
+        with self._cond:
+            self._released = True
+            self._unclaimed = 0
+            self._cond.notify_all()
 
 
 @dataclass(frozen=True)
@@ -65,6 +136,7 @@ class Faults:
         self._random: list[tuple[str, grpc.StatusCode, float, random.Random]] = []
         self._delays: list[_Delay] = []
         self._drops: deque[int] = deque()
+        self._holds: list[Hold] = []
 
     def fail(self, method: str, code: grpc.StatusCode, *, times: int = 1) -> None:
         """Make the next ``times`` calls of ``method`` fail with ``code``."""
@@ -107,13 +179,44 @@ class Faults:
         with self._lock:
             self._drops.extend([after] * times)
 
+    def hold(
+        self,
+        method: str,
+        *,
+        times: int = 1,
+        after_serving: bool = False,
+        limit: float = HOLD_LIMIT,
+        when: Callable[[Any], bool] | None = None,
+    ) -> Hold:
+        """Keep the next ``times`` calls of ``method`` waiting until the :class:`Hold` is released.
+
+        ``after_serving=True`` serves each call first and holds its reply (a job submitted
+        whose submitter has not heard so); otherwise the call waits before it is served.
+        ``when(request)`` picks the calls to hold (say, one job set's SubmitJobs).
+        """
+        if times < 1 or limit <= 0:
+            raise ValueError("times must be >= 1 and limit > 0 seconds")
+        hold = Hold(method, times, after_serving=after_serving, limit=limit, when=when)
+        with self._lock:
+            self._holds.append(hold)
+        return hold
+
+    def held(self, method: str, *, after_serving: bool, request: Any = None) -> Hold | None:
+        """The hold, if any, that this call of ``method`` is to wait in (claims it)."""
+        with self._lock:
+            holds = list(self._holds)
+        return next((h for h in holds if h.claim(method, after_serving, request)), None)
+
     def clear(self) -> None:
-        """Remove every fault."""
+        """Remove every fault (held calls are released)."""
         with self._lock:
             self._scripts.clear()
             self._random.clear()
             self._delays.clear()
             self._drops.clear()
+            holds, self._holds = self._holds, []
+        for hold in holds:
+            hold.release()
 
     def next_fault(self, method: str) -> Fault:
         """Decide the fate of one call of ``method`` (consumes scripted outcomes)."""

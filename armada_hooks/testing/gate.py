@@ -1,4 +1,4 @@
-"""The server interceptor every RPC passes: counting, bearer-token auth, faults, latency."""
+"""The server interceptor every RPC passes: counting, bearer-token auth, faults, latency, holds."""
 
 from __future__ import annotations
 
@@ -78,7 +78,10 @@ else:
 
 
 class Gate(_Interceptor):
-    """Wraps every handler: count, then latency and injected faults, then authentication."""
+    """Wraps every handler: count, latency, a hold, an injected fault, authentication.
+
+    A unary call's reply may also be held once it is served.
+    """
 
     def __init__(self, counter: RpcCounter, faults: Faults, token: str | None) -> None:
         self.counter = counter
@@ -103,6 +106,9 @@ class Gate(_Interceptor):
             fault = self.faults.next_fault(method)
             if fault.latency:
                 time.sleep(fault.latency)
+            hold = self.faults.held(method, after_serving=False, request=request)
+            if hold is not None:
+                hold.keep()
             if fault.code is not None:
                 context.abort(fault.code, fault.message)
             self._authenticate(metadata, context)
@@ -112,7 +118,11 @@ class Gate(_Interceptor):
 
             def unary_call(request: Any, context: grpc.ServicerContext) -> Any:
                 admit(request, context)
-                return unary(request, context)
+                response = unary(request, context)
+                hold = self.faults.held(method, after_serving=True, request=request)
+                if hold is not None:
+                    hold.keep()
+                return response
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_call,

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import concurrent.futures
 import time
+from collections.abc import Callable
 
 import grpc
 import pytest
@@ -490,6 +492,96 @@ def test_counts_survive_a_restart(local_armada, local_armada_client):
     assert local_armada.rpc_counts() == before
     local_armada.client().get_job_status(["x"])
     assert local_armada.rpc_counts() == {**before, "GetJobStatus": before["GetJobStatus"] + 1}
+
+
+# -- holds -----------------------------------------------------------------------------
+
+
+def submit_in_thread(
+    client: ArmadaClient, job_set: str = "set"
+) -> tuple[concurrent.futures.Future[str], Callable[[], None]]:
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    return pool.submit(submit, client, job_set), lambda: pool.shutdown(wait=True)
+
+
+def test_a_call_held_before_serving_has_no_effect_until_released(local_armada, local_armada_client):
+    hold = local_armada.faults.hold("SubmitJobs")
+    reply, done = submit_in_thread(local_armada_client)
+    hold.wait_held(timeout=10)
+
+    assert local_armada.jobs() == []
+    assert not reply.done()
+    hold.release()
+    job_id = reply.result(timeout=10)
+    done()
+    assert [j.job_id for j in local_armada.jobs()] == [job_id]
+    assert submit(local_armada_client) != job_id  # one call held, the next one is not
+
+
+def test_a_reply_held_after_serving_leaves_the_job_submitted_and_unanswered(
+    local_armada, local_armada_client
+):
+    hold = local_armada.faults.hold("SubmitJobs", after_serving=True)
+    reply, done = submit_in_thread(local_armada_client)
+    hold.wait_held(timeout=10)
+
+    (job,) = local_armada.jobs()
+    assert not reply.done()
+    hold.release()
+    assert reply.result(timeout=10) == job.job_id
+    done()
+
+
+def test_a_hold_of_two_calls_keeps_both_until_released_together(local_armada, local_armada_client):
+    hold = local_armada.faults.hold("SubmitJobs", times=2)
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
+    replies = [pool.submit(submit, local_armada_client) for _ in range(2)]
+    hold.wait_held(2, timeout=10)
+    assert hold.held == 2
+    assert not any(r.done() for r in replies)
+
+    hold.release()
+    assert len({r.result(timeout=10) for r in replies}) == 2
+    pool.shutdown(wait=True)
+
+
+def test_a_held_call_goes_on_after_its_limit_and_clear_releases_the_rest(
+    local_armada, local_armada_client
+):
+    local_armada.faults.hold("SubmitJobs", limit=0.5)
+    assert submit(local_armada_client)  # nobody releases it: let go after half a second
+
+    hold = local_armada.faults.hold("GetJobStatus")
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    request = job_pb2.JobStatusRequest(job_ids=["x"])
+    reply = pool.submit(local_armada_client.job_stub.GetJobStatus, request, timeout=10)
+    hold.wait_held(timeout=10)
+    local_armada.faults.clear()
+    assert reply.result(timeout=10).job_states["x"] == submit_pb2.UNKNOWN
+    pool.shutdown(wait=True)
+
+
+def test_when_picks_the_calls_to_hold(local_armada, local_armada_client):
+    hold = local_armada.faults.hold("SubmitJobs", when=lambda request: request.job_set_id == "b")
+    other = submit(local_armada_client, "a")  # not held: another job set
+    reply, done = submit_in_thread(local_armada_client, "b")
+    hold.wait_held(timeout=10)
+    assert [j.job_id for j in local_armada.jobs()] == [other]
+    hold.release()
+    assert reply.result(timeout=10) != other
+    done()
+
+
+def test_wait_held_times_out_naming_the_method(local_armada):
+    hold = local_armada.faults.hold("CancelJobs")
+    with pytest.raises(TimeoutError, match="0 of 1 calls of CancelJobs held"):
+        hold.wait_held(timeout=0.1)
+
+
+@pytest.mark.parametrize(("times", "limit"), [(0, 1.0), (1, 0.0)])
+def test_invalid_hold_settings_are_refused(local_armada, times, limit):
+    with pytest.raises(ValueError, match="times must be >= 1 and limit > 0"):
+        local_armada.faults.hold("*", times=times, limit=limit)
 
 
 # -- clear -----------------------------------------------------------------------------

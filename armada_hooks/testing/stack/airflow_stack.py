@@ -369,6 +369,25 @@ class AirflowStack(Startable):
         )
         return {int(str(row[0])) for row in rows}
 
+    def executor_reported(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1
+    ) -> bool:
+        """Whether the scheduler has taken in the executor's report that this try's worker ended.
+
+        A deferring try's worker reports success as it exits. A trigger that fires before
+        the scheduler has taken that report in meets an Airflow 3.3.2 race (the stale report
+        fails the re-queued task: "state mismatch"), so a test about to let a deferred job
+        end at once waits for this first. Read from the scheduler's log.
+        """
+        key = (
+            f"TaskInstanceKey(dag_id={dag_id!r}, task_id={task_id!r}, run_id={run_id!r}, "
+            f"try_number={try_number}, map_index={map_index})"
+        )
+        log = self.processes["scheduler"].log_path
+        return f"Received executor event with state success for task instance {key}" in (
+            log.read_text(errors="replace")
+        )
+
     def wait_for_dags(self, *dag_ids: str, timeout: float = 120.0) -> None:
         """Wait until the DAG processor has parsed these DAGs (fail at once on an import error)."""
 

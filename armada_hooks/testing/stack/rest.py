@@ -132,6 +132,21 @@ class AirflowRest:
                 )
             time.sleep(0.5)
 
+    def set_task_state(
+        self, dag_id: str, run_id: str, task_id: str, state: str, map_index: int = -1
+    ) -> Any:
+        """Set a task instance's state as a user does in the UI ("Mark as failed/success")."""
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+        if map_index >= 0:
+            path += f"/{map_index}"
+        return self.request("PATCH", path, json={"new_state": state})
+
+    def clear_tasks(self, dag_id: str, run_id: str, *task_ids: str) -> Any:
+        """Clear task instances of a run whatever their state, as the UI's "Clear" does."""
+        body = {"dry_run": False, "dag_run_id": run_id, "task_ids": list(task_ids)}
+        body["only_failed"] = False
+        return self.request("POST", f"/dags/{dag_id}/clearTaskInstances", json=body)
+
     def task_log(
         self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1
     ) -> str:

@@ -1,26 +1,36 @@
 """The real stack of tests/stack: one per session, serving tests/stack/dags.
 
 A second connection, ``armada_wrong_token``, is ``armada_default`` with a token the local
-Armada refuses. Each triggerer runs at most 60 triggers, so that the 100 mapped tasks of
+Armada refuses. ``armada_tls`` and ``armada_mtls`` point at two more local Armadas, served
+with TLS and with mutual TLS (each with its own token; the CA and client certificate from
+a throwaway test PKI). Each triggerer runs at most 60 triggers, so that the 100 mapped tasks of
 scenario 18 must be shared by both. Every scenario's wall time is printed at the end.
 """
 
 from __future__ import annotations
 
+import json
+import secrets
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
+    from armada_hooks.testing.server import LocalArmada
     from armada_hooks.testing.stack import AirflowStack
     from armada_hooks.testing.stack.runs import StackRun
+    from armada_hooks.testing.tls import TestPki
 
 DAGS = Path(__file__).resolve().parent / "dags"
 WRONG_TOKEN_CONN = "armada_wrong_token"
+TLS_CONN = "armada_tls"
+MTLS_CONN = "armada_mtls"
 TRIGGERER_CAPACITY = 60
 SCENARIO_DAGS = (
     "stack_rejected",
@@ -32,16 +42,79 @@ SCENARIO_DAGS = (
     "stack_mapped",
     "stack_triggerer_restart",
     "stack_triggerer_killed",
+    "stack_tls",
+    "stack_mtls",
+    "stack_secrets",
 )
 TIMINGS: dict[str, float] = {}
 
 
+@dataclass(frozen=True)
+class TlsArmadas:
+    """The local Armadas served with TLS and with mutual TLS, and their test PKI."""
+
+    tls: LocalArmada
+    mtls: LocalArmada
+    pki: TestPki
+    pki_files: dict[str, Path]
+
+    def by_conn_id(self) -> dict[str, LocalArmada]:
+        """Connection id -> the local Armada it points at."""
+        return {TLS_CONN: self.tls, MTLS_CONN: self.mtls}
+
+    def connections(self) -> dict[str, dict[str, object]]:
+        """Their Airflow connections: the CA as PEM text in one, every certificate as a
+        file path in the other (both forms a connection takes)."""
+        mtls = json.loads(self.mtls.airflow_connection())
+        mtls["extra"].update(
+            {name: str(self.pki_files[name]) for name in ("ca_cert", "client_cert", "client_key")}
+        )
+        return {
+            TLS_CONN: json.loads(self.tls.airflow_connection(ca_cert=self.pki.ca_cert)),
+            MTLS_CONN: mtls,
+        }
+
+
 @pytest.fixture(scope="session")
-def airflow_stack_options() -> dict[str, Any]:
+def tls_armadas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsArmadas]:
+    """Two local Armadas (TLS; mutual TLS), each with its own token, for the whole session."""
+    from armada_hooks.testing.server import LocalArmada, ServerTls
+    from armada_hooks.testing.tls import make_test_pki
+
+    pki = make_test_pki()
+    key, chain = pki.server_key, pki.server_cert
+    armadas = TlsArmadas(
+        tls=LocalArmada(
+            queues=["default"],
+            token=secrets.token_urlsafe(24),
+            tls=ServerTls(cert_chain=chain, private_key=key),
+        ),
+        mtls=LocalArmada(
+            queues=["default"],
+            token=secrets.token_urlsafe(24),
+            tls=ServerTls(cert_chain=chain, private_key=key, client_ca=pki.ca_cert),
+        ),
+        pki=pki,
+        pki_files=pki.write(tmp_path_factory.mktemp("pki")),
+    )
+    try:
+        armadas.tls.start()
+        armadas.mtls.start()
+        yield armadas
+    finally:
+        armadas.tls.stop()
+        armadas.mtls.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow_stack_options(tls_armadas: TlsArmadas) -> dict[str, Any]:
     return {
         "dags_folder": DAGS,
         "triggerer_capacity": TRIGGERER_CAPACITY,
-        "extra_connections": {WRONG_TOKEN_CONN: {"password": "not-the-armada-token"}},
+        "extra_connections": {
+            WRONG_TOKEN_CONN: {"password": "not-the-armada-token"},
+            **tls_armadas.connections(),
+        },
     }
 
 
@@ -77,6 +150,46 @@ def run_dag(stack: AirflowStack) -> Callable[..., StackRun]:
 def wait_for() -> Callable[..., Any]:
     """``wait_for(condition, timeout, what)``: poll until truthy; that value."""
     return _wait_for
+
+
+@pytest.fixture
+def wait_deferred(stack: AirflowStack) -> Callable[..., None]:
+    """``wait_deferred(dag_id, run_id, n=1)``: until the run's ``n`` task instances are
+    deferred and the scheduler has logged each deferring worker's exit.
+
+    A trigger that fires before the scheduler has seen that exit meets an Airflow 3.3.2
+    race (the stale executor report fails the re-queued task: "state mismatch"), so a test
+    that holds a job releases it only after this.
+    """
+
+    def wait(dag_id: str, run_id: str, n: int = 1, timeout: float = 180.0) -> None:
+        def deferred() -> list[str]:
+            try:
+                tis = stack.rest.task_instances(dag_id, run_id)
+            except httpx.TimeoutException:  # an API server slowed by a loaded machine
+                return []
+            ok = len(tis) == n and all(ti["state"] == "deferred" for ti in tis)
+            return [str(ti["id"]) for ti in tis] if ok else []
+
+        ti_ids = _wait_for(deferred, timeout, f"{n} deferred task(s) of {dag_id}")
+        log = stack.processes["scheduler"].log_path
+
+        def seen() -> bool:
+            text = log.read_text(errors="replace")
+            return all(_finished_deferred(text, ti_id) for ti_id in ti_ids)
+
+        _wait_for(seen, timeout, f"the scheduler to see {dag_id}'s workers defer")
+
+    return wait
+
+
+def _finished_deferred(scheduler_log: str, ti_id: str) -> bool:
+    """Whether the scheduler logged the executor's report of ``ti_id``'s deferring try."""
+    return any(
+        f"ti_id={ti_id}," in line and "state=deferred" in line
+        for line in scheduler_log.splitlines()
+        if "TaskInstance Finished" in line
+    )
 
 
 def _wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -50,6 +50,7 @@ def test_the_servers_refuse_plaintext_and_mtls_refuses_a_client_without_a_certif
     assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
 
 
+@pytest.mark.timeout(600)  # the first test to use the stack also waits for its start-up
 def test_deferred_tasks_over_tls_and_mutual_tls_submit_defer_and_succeed(
     stack, run_dag, wait_deferred, wait_for, tls_armadas, tmp_path
 ):

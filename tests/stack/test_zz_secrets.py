@@ -13,10 +13,10 @@ secret in a file, a table row and a REST answer and checks that the same scanner
 from __future__ import annotations
 
 import json
-from secrets import token_urlsafe
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import TYPE_CHECKING, Any
 
 import pytest

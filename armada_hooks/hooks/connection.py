@@ -9,7 +9,7 @@ extra ``tls``                 ``true`` to use TLS (default ``false``)
 extra ``ca_cert``             CA bundle: a file path or PEM text (default: system roots)
 extra ``client_cert``         client certificate for mutual TLS: path or PEM
 extra ``client_key``          its private key: path or PEM (both or neither)
-extra ``rpc_timeout``         deadline of every RPC, seconds (default 30)
+extra ``rpc_timeout``         deadline of every RPC, seconds (default 30; at most a day)
 extra ``lookout_url``         Armada's Lookout UI, for links (``https://lookout.example.com``)
 extra ``binoculars_target``   Binoculars endpoint per cluster, a template with
                               ``{cluster}`` (``binoculars-{cluster}.example.com:443``)
@@ -17,8 +17,8 @@ extra ``default_queue``       queue used when an operator names none
 extra ``event_mode``          ``true``: deferred waits follow job-set event streams instead of
                               polling (triggers may still choose; default ``false``)
 extra ``log_interval``        seconds between container-log fetches while a job writes
-                              (default 5; a quiet log is fetched less often, down to once a
-                              minute)
+                              (default 5, at most a day; a quiet log is fetched less often,
+                              down to once a minute)
 extra ``job_service_target``  ``host:port`` of an ``armada-hooks job-service``: statuses
                               are asked of it (same TLS and token settings) instead of
                               Armada's query API; submit, cancel and the rest go to Armada
@@ -47,6 +47,8 @@ from armada_hooks.errors import ArmadaConnectionError
 if TYPE_CHECKING:
     from armada_hooks._compat import Connection
 
+_Fail = Callable[[str, str], ArmadaConnectionError]  # (field, problem) -> the error
+MAX_SECONDS = 86400.0  # rpc_timeout and log_interval: a day at most
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 _CHANNEL_SECURITY = ("tls", "ca_cert", "client_cert", "client_key", "token")
@@ -125,25 +127,23 @@ class ArmadaConnectionConfig:
     def from_connection(cls, conn: Connection) -> ArmadaConnectionConfig:
         """Parse and check a connection; :class:`ArmadaConnectionError` says what to fix."""
         conn_id = conn.conn_id
-        extras = _extras(conn)
 
         def fail(field: str, problem: str) -> ArmadaConnectionError:
             return ArmadaConnectionError(f"Airflow connection {conn_id!r}: {field} {problem}")
 
-        host = (conn.host or "").strip()
+        extras = _extras(conn, fail)
+        host = str(conn.host or "").strip()
         if not host:
             raise fail("host", "is empty; set it to the Armada gRPC server's host name")
         if "://" in host:
             raise fail("host", f"{host!r} must be a bare host name, without a scheme")
-        port = conn.port
-        if port is not None and not 0 < int(port) < 65536:
-            raise fail("port", f"{port} is not a TCP port")
+        port = _port(conn.port, fail)
         tls = _bool(extras.get("tls", False), fail("tls", "must be true or false"))
         rpc_timeout = _seconds(extras, "rpc_timeout", DEFAULT_RPC_TIMEOUT, fail)
         log_interval = _seconds(extras, "log_interval", DEFAULT_LOG_INTERVAL, fail)
-        ca_cert = _pem(extras.get("ca_cert"), fail("ca_cert", "cannot be read"))
-        client_cert = _pem(extras.get("client_cert"), fail("client_cert", "cannot be read"))
-        client_key = _pem(extras.get("client_key"), fail("client_key", "cannot be read"))
+        ca_cert = _pem(extras.get("ca_cert"), "ca_cert", fail)
+        client_cert = _pem(extras.get("client_cert"), "client_cert", fail)
+        client_key = _pem(extras.get("client_key"), "client_key", fail)
         if (client_cert is None) != (client_key is None):
             raise fail("client_cert/client_key", "must be given together for mutual TLS")
         if (ca_cert or client_cert) and not tls:
@@ -161,8 +161,8 @@ class ArmadaConnectionConfig:
         return cls(
             conn_id=conn_id,
             host=host,
-            port=int(port) if port else None,
-            token=conn.password or None,
+            port=port,
+            token=_token(conn.password, fail),
             tls=tls,
             ca_cert=ca_cert,
             client_cert=client_cert,
@@ -177,8 +177,20 @@ class ArmadaConnectionConfig:
         )
 
 
-def _extras(conn: Connection) -> dict[str, Any]:
-    raw = conn.extra_dejson
+def _extras(conn: Connection, fail: _Fail) -> dict[str, Any]:
+    text = conn.extra
+    if isinstance(text, str) and text.strip():
+        # Read here first: Airflow's extra_dejson logs a bad one's traceback and returns {},
+        # which would quietly drop every setting (tls among them).
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError as exc:
+            where = f"line {exc.lineno}, column {exc.colno}"
+            raise fail("extra", f"is not valid JSON ({exc.msg} at {where})") from None
+        if not isinstance(parsed, dict):
+            kind = type(parsed).__name__
+            raise fail("extra", f"must be a JSON object of settings, not a {kind}") from None
+    raw = conn.extra_dejson  # Airflow's reading: it masks sensitive values in logs
     extras = {}
     for name in EXTRA_FIELDS:
         for key in (name, f"extra__armada__{name}"):
@@ -188,18 +200,42 @@ def _extras(conn: Connection) -> dict[str, Any]:
     return extras
 
 
-def _seconds(
-    extras: dict[str, Any],
-    name: str,
-    default: float,
-    fail: Callable[[str, str], ArmadaConnectionError],
-) -> float:
+def _port(port: object, fail: _Fail) -> int | None:
+    if port in (None, ""):
+        return None
     try:
-        seconds = float(extras.get(name) or default)
-    except (TypeError, ValueError):
+        number = int(str(port))
+    except ValueError:
+        raise fail("port", f"{port!r} is not a number") from None
+    if not 0 < number < 65536:
+        raise fail("port", f"{number} is not a TCP port (1-65535)")
+    return number
+
+
+def _token(password: str | None, fail: _Fail) -> str | None:
+    """The bearer token: a gRPC header value can carry printable ASCII only."""
+    token = (password or "").strip()  # a token pasted with its line end
+    if token and not all(" " <= c <= "~" for c in token):
+        # Never quote the token back: say only what is wrong with it.
+        raise fail(
+            "password",
+            "(the bearer token) holds characters a gRPC header cannot carry (line breaks, "
+            "tabs or non-ASCII); paste the token alone",
+        )
+    return token or None
+
+
+def _seconds(extras: dict[str, Any], name: str, default: float, fail: _Fail) -> float:
+    value = extras.get(name, default)
+    try:
+        if isinstance(value, bool):
+            raise TypeError(value)
+        seconds = float(value)
+    except (TypeError, ValueError, OverflowError):
         raise fail(name, "must be a number of seconds") from None
-    if not seconds > 0:
-        raise fail(name, "must be > 0 seconds")
+    if not 0 < seconds <= MAX_SECONDS:  # NaN fails too
+        # gRPC turns a deadline past what it can hold into DEADLINE_EXCEEDED at once.
+        raise fail(name, f"must be > 0 and at most {MAX_SECONDS:g} seconds (a day)")
     return seconds
 
 
@@ -214,16 +250,50 @@ def _bool(value: Any, error: ArmadaConnectionError) -> bool:
     raise error
 
 
-def _pem(value: Any, error: ArmadaConnectionError) -> bytes | None:
+def _pem(value: Any, field: str, fail: _Fail) -> bytes | None:
+    """PEM bytes from a file path or PEM text, checked to hold what ``field`` needs.
+
+    gRPC itself would take any bytes and fail every call's handshake as UNAVAILABLE,
+    retried as if the server were down.
+    """
     if value in (None, ""):
         return None
     text = str(value)
     if text.lstrip().startswith("-----BEGIN"):
-        return text.encode()
+        data, source = text.encode(), "the PEM text"
+    else:
+        try:
+            data = Path(text).expanduser().read_bytes()
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+            why = getattr(exc, "strerror", None) or "not a file path"
+            raise fail(field, f"cannot be read: {why} ({text!r})") from None
+        source = f"the file {text}"
+    problem = pem_problem(data, private_key=field == "client_key")
+    if problem:
+        raise fail(field, f"is not usable: {source} {problem}")
+    return data
+
+
+def pem_problem(data: bytes, *, private_key: bool) -> str | None:
+    """What is wrong with PEM ``data`` as certificates (or a private key); None if it loads.
+
+    Never quotes the data: a key is secret.
+    """
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
     try:
-        return Path(text).expanduser().read_bytes()
-    except OSError as exc:
-        raise ArmadaConnectionError(f"{error.message}: {exc.strerror} ({text})") from None
+        if private_key:
+            load_pem_private_key(data, password=None)
+        else:
+            x509.load_pem_x509_certificates(data)
+    except TypeError:
+        return "holds an encrypted private key; give it without a passphrase"
+    except (ValueError, UnsupportedAlgorithm):
+        wanted = "an unencrypted PEM private key" if private_key else "PEM certificates"
+        return f"does not hold {wanted}"
+    return None
 
 
 class ConfigLoader:
@@ -302,9 +372,15 @@ def unparsable_reason(value: str) -> str | None:
         return None
     if text.startswith("{"):
         try:
-            json.loads(text)
+            fields = json.loads(text)
         except json.JSONDecodeError as exc:
             return f"it is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        port = fields.get("port") if isinstance(fields, dict) else None
+        if port not in (None, ""):
+            try:
+                int(port)
+            except (TypeError, ValueError):
+                return "its port is not a whole number"
         return None
     scheme, sep, rest = text.partition("://")
     if not sep or not scheme:

@@ -12,6 +12,7 @@ quantities may be strings, numbers or protobuf's ``{"string": "100m"}``; an
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from functools import cache
@@ -51,6 +52,7 @@ INLINE_FIELDS = {
 
 # FieldDescriptor.TYPE_* numbers, by what a JSON value must be for them.
 _STRING, _BYTES, _BOOL, _ENUM = 9, 12, 8, 14
+_PLAIN_KEY = re.compile(r"[A-Za-z_][\w./-]*")  # shown bare in a path; others quoted
 _INTEGER = re.compile(r"[-+]?[0-9]+")  # as a string: what protobuf's JSON parser takes
 _FLOATS = frozenset({1, 2})  # double, float
 _INT_RANGES = {
@@ -62,10 +64,19 @@ _INT_RANGES = {
 
 
 def show_path(path: Path) -> str:
-    """``("podSpec", "containers", 0, "name")`` → ``podSpec.containers[0].name``."""
+    """``("podSpec", "containers", 0, "name")`` → ``podSpec.containers[0].name``.
+
+    A key that is not a plain name (empty, or with spaces or quotes) is shown quoted in
+    brackets, ``labels["my label"]``, so that every error can say where it is.
+    """
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else part
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif _PLAIN_KEY.fullmatch(part) is None:
+            text += f"[{json.dumps(part)}]"
+        else:
+            text += f".{part}" if text else part
     return text
 
 
@@ -141,6 +152,9 @@ def _field_json(value: object, field: FieldDescriptor, path: Path) -> Any:
         if not isinstance(value, Mapping):
             raise spec_error(path, f"expected a mapping, got {_kind(value)}")
         value_field = entry.fields_by_name["value"]
+        for key in value:
+            if not _encodable(str(key)):
+                raise spec_error(path, f"key {show(key)} is not text UTF-8 can encode")
         return {str(k): _single(v, value_field, (*path, str(k))) for k, v in value.items()}
     if field.is_repeated:
         if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
@@ -174,6 +188,8 @@ def _check_scalar(value: object, field: FieldDescriptor, path: Path) -> None:
     kind = field.type
     if kind in (_STRING, _BYTES):
         ok, expected = isinstance(value, str), "a string"
+        if isinstance(value, str) and not _encodable(value):
+            ok, expected = False, "text (it holds a lone surrogate, which UTF-8 cannot encode)"
     elif kind == _BOOL:
         ok, expected = isinstance(value, bool), "true or false"
     elif kind == _ENUM and field.enum_type is not None:
@@ -203,13 +219,26 @@ def _is_int(value: object, bounds: tuple[int, int]) -> bool:
 
 
 def _is_number(value: object) -> bool:
+    """A finite number, or its text (protobuf-JSON's NaN and Infinity mean nothing here)."""
     if isinstance(value, str):
         try:
-            float(value)
+            value = float(value)
         except ValueError:
             return False
-        return True
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            value = float(value)
+        except OverflowError:  # past a double's range
+            return False
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @cache

@@ -177,6 +177,15 @@ def run_dag(stack: AirflowStack) -> Callable[..., StackRun]:
 
 
 @pytest.fixture
+def release_file(tmp_path: Path) -> Iterator[Path]:
+    """The path a scenario's held jobs wait for; created at teardown too, so that a failed
+    scenario never leaves its tasks holding the stack's worker and trigger slots."""
+    release = tmp_path / "release"
+    yield release
+    release.touch()
+
+
+@pytest.fixture
 def wait_for() -> Callable[..., Any]:
     """``wait_for(condition, timeout, what)``: poll until truthy; that value."""
     return _wait_for

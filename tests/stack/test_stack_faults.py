@@ -117,10 +117,10 @@ DROPS = 3
 
 
 def test_4_an_event_stream_dropped_mid_job_is_resumed_without_polling(
-    stack, run_dag, faults, wait_for, tmp_path
+    stack, run_dag, faults, wait_for, release_file
 ):
     dag_id = "stack_stream_dropped"
-    release = tmp_path / "release"
+    release = release_file
     armada = stack.armada
     before = armada.rpc_counts()
     # The trigger's stream and its first two reopens each die after one message, while the

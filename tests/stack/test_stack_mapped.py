@@ -25,10 +25,10 @@ JITTER_CAP = 0.5  # seconds a tick may come late (triggers/poller.py)
 
 @pytest.mark.timeout(600)
 def test_18_a_hundred_mapped_deferred_tasks_share_one_status_rpc_per_interval(
-    stack, run_dag, wait_for, tmp_path
+    stack, run_dag, wait_for, release_file
 ):
     dag_id = "stack_mapped"
-    release = tmp_path / "release"
+    release = release_file
     counted = {}
 
     def meanwhile(run_id):

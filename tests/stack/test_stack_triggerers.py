@@ -84,11 +84,11 @@ def assert_one_job_per_task(run, n):
 
 @pytest.mark.timeout(420)
 def test_7_a_restarted_triggerer_rebuilds_every_trigger_and_no_job_is_resubmitted(
-    stack, run_dag, wait_for, one_triggerer, tmp_path
+    stack, run_dag, wait_for, one_triggerer, release_file
 ):
     dag_id = "stack_triggerer_restart"
     first, _ = one_triggerer
-    release = tmp_path / "release"
+    release = release_file
 
     def meanwhile(run_id):
         old = all_deferred_on_one_triggerer(stack, wait_for, dag_id, run_id, RESTARTED)
@@ -117,11 +117,11 @@ def test_7_a_restarted_triggerer_rebuilds_every_trigger_and_no_job_is_resubmitte
 
 @pytest.mark.timeout(1080)
 def test_6_a_killed_triggerers_tasks_are_taken_over_and_no_log_line_is_lost(
-    stack, run_dag, wait_for, one_triggerer, tmp_path
+    stack, run_dag, wait_for, one_triggerer, release_file
 ):
     dag_id = "stack_triggerer_killed"
     first, second = one_triggerer
-    release = tmp_path / "release"
+    release = release_file
     seen = {}
 
     def meanwhile(run_id):

@@ -91,10 +91,10 @@ def wait_deferred(stack, wait_for, dag_id, run_id, try_number, timeout=60):
 
 @pytest.mark.timeout(480)  # the first test also waits for the stack
 def test_8_a_worker_killed_between_submit_and_record_is_retried_and_reattaches(
-    stack, run_dag, wait_for, tmp_path
+    stack, run_dag, wait_for, release_file
 ):
     dag_id = "stack_worker_killed"
-    release = tmp_path / "release"
+    release = release_file
     seen = {}
 
     def meanwhile(run_id):
@@ -137,10 +137,10 @@ def test_8_a_worker_killed_between_submit_and_record_is_retried_and_reattaches(
 
 @pytest.mark.timeout(480)  # the first test also waits for the stack
 def test_9_the_orphaned_task_process_and_its_retry_submit_at_once_and_make_one_job(
-    stack, run_dag, wait_for, tmp_path
+    stack, run_dag, wait_for, release_file
 ):
     dag_id = "stack_twice_at_once"
-    release = tmp_path / "release"
+    release = release_file
     seen = {}
 
     def meanwhile(run_id):
@@ -228,10 +228,10 @@ def test_16_a_deferred_task_marked_failed_cancels_its_job(stack, run_dag, wait_f
 
 
 def test_17_a_cleared_deferred_task_cancels_its_job_and_runs_one_new_job(
-    stack, run_dag, wait_for, tmp_path
+    stack, run_dag, wait_for, release_file
 ):
     dag_id = "stack_cleared"
-    release = tmp_path / "release"
+    release = release_file
     seen = {"most_active": 0}
 
     def most_active_until(run_id, done):

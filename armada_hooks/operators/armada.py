@@ -364,6 +364,9 @@ class ArmadaOperator(BaseOperator):
                     state.name,
                     self.reattach_policy,
                 )
+                if state not in TERMINAL_STATES:  # never two jobs of one task instance
+                    cancelled = self.hook.cancel_job(queue, job_set_id, newest)
+                    self.log.info("Cancelled Armada job %s (now %s)", newest, cancelled.name)
             client_id = client_id_for(item.external_job_uri, len(previous))
         job_id = self.hook.submit_job(queue, job_set_id, item, client_id=client_id)
         self.log.info("Submitted Armada job %s to queue %s, job set %s", job_id, queue, job_set_id)

@@ -97,7 +97,7 @@ def test_failed_try_then_retry_reattaches_to_the_one_running_job(
 
 
 @pytest.mark.local_armada(time_scale=1)
-def test_never_submits_a_fresh_job_even_while_the_first_runs(
+def test_never_cancels_the_running_first_job_and_submits_a_fresh_one(
     request, local_armada, local_armada_connection, capfd
 ) -> None:
     local_armada.faults.fail("GetJobStatus", grpc.StatusCode.UNAVAILABLE, times=1)
@@ -123,6 +123,9 @@ def test_never_submits_a_fresh_job_even_while_the_first_runs(
     assert return_value(dr, "fresh") == second.job_id
     assert second.state is JobState.SUCCEEDED
     assert re.search(rf"Not reattaching to Armada job {first.job_id} \({ACTIVE}\)", output)
+    # ... and it cancels the active one first: never two jobs of one task instance
+    assert local_armada.job(first.job_id).state is JobState.CANCELLED
+    assert f"Cancelled Armada job {first.job_id}" in output
     assert f"Reattaching to Armada job {first.job_id}" not in output
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -266,5 +267,10 @@ def test_17_a_cleared_deferred_task_cancels_its_job_and_runs_one_new_job(
     assert task.job_states == [JobState.CANCELLED, JobState.SUCCEEDED]
     assert task.jobs[0].job_id == seen["job"]
     assert seen["most_active"] == 1  # never two jobs of the task at once
-    assert f"Not reattaching to Armada job {seen['job']} (CANCELLED" in run.log("cleared", 2)
+    # Whichever came first, the cleared try's on_kill or the next try's own cancel, the
+    # old job was over before the new one was submitted.
+    assert re.search(
+        rf"Not reattaching to Armada job {seen['job']} \((CANCELLED|RUNNING)",
+        run.log("cleared", 2),
+    )
     ledger.assert_clean()

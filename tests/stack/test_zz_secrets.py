@@ -23,6 +23,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from armada_hooks.testing.stack import AirflowRestError
+from armada_hooks.testing.stack.ledger import jobs_of_run
 
 if TYPE_CHECKING:
     from armada_hooks.testing.stack import AirflowStack
@@ -235,6 +236,14 @@ def probe_run(stack, stored_connection, run_dag, wait_for, wait_deferred, tmp_pa
                 "the probe's trigger row",
             )
             seen["deferred ti"] = json.dumps(stack.rest.task_instances("stack_secrets", run_id))
+            # The job loops until the release: let its log stream first (two fetches by the
+            # trigger, a second apart, come after the container's first line).
+            (job,) = jobs_of_run(stack.armada, "stack_secrets", run_id)
+            wait_for(
+                lambda: stack.armada.rpc_counts_by_job("Logs").get(job.job_id, 0) >= 2,
+                60,
+                "the probe's log to stream",
+            )
         finally:
             release.touch()  # never leave the job held
 

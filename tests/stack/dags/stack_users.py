@@ -90,7 +90,9 @@ with dag("stack_marked_failed", retries=1):
     )
 
 # 17: a user clears the deferred task while its job runs; the next try's job is held
-# until the run's release file exists.
+# until the run's release file exists. A task re-run by clearing declines its earlier
+# job (the docs' advice): the next try may start before the cleared try's trigger has
+# cancelled that job, and then cancels it itself before it submits.
 with dag("stack_cleared", retries=0):
     ArmadaOperator(
         task_id="cleared",
@@ -99,4 +101,5 @@ with dag("stack_cleared", retries=0):
         deferrable=True,
         poll_interval=1,
         fetch_logs=False,
+        reattach_policy="never",
     )

@@ -52,28 +52,25 @@ def test_the_servers_refuse_plaintext_and_mtls_refuses_a_client_without_a_certif
 
 @pytest.mark.timeout(600)  # the first test to use the stack also waits for its start-up
 def test_deferred_tasks_over_tls_and_mutual_tls_submit_defer_and_succeed(
-    stack, run_dag, wait_deferred, wait_for, tls_armadas, tmp_path
+    stack, run_dag, wait_deferred, wait_for, tls_armadas, release_file
 ):
     before = {name: a.counter.snapshot() for name, a in tls_armadas.by_conn_id().items()}
-    release = tmp_path / "release"
-    conf = {"release_file": str(release)}
+    conf = {"release_file": str(release_file)}
     started: dict[str, str] = {}
 
     def both_deferred(tls_run_id: str) -> None:
-        try:
-            started["mtls"] = stack.rest.trigger("stack_mtls", conf)
-            wait_deferred("stack_tls", tls_run_id)
-            wait_deferred("stack_mtls", started["mtls"])
-            armadas = tls_armadas.by_conn_id()
-            polls = {name: a.counter.count("GetJobStatus") for name, a in armadas.items()}
-            for name, armada in armadas.items():  # the triggers poll over (m)TLS
-                wait_for(
-                    lambda a=armada, n=polls[name]: a.counter.count("GetJobStatus") > n,
-                    60,
-                    f"{name}'s trigger to poll",
-                )
-        finally:
-            release.touch()  # never leave the jobs held
+        started["mtls"] = stack.rest.trigger("stack_mtls", conf)
+        wait_deferred("stack_tls", tls_run_id)
+        wait_deferred("stack_mtls", started["mtls"])
+        armadas = tls_armadas.by_conn_id()
+        polls = {name: a.counter.count("GetJobStatus") for name, a in armadas.items()}
+        for name, armada in armadas.items():  # the triggers poll over (m)TLS
+            wait_for(
+                lambda a=armada, n=polls[name]: a.counter.count("GetJobStatus") > n,
+                60,
+                f"{name}'s trigger to poll",
+            )
+        release_file.touch()  # on a failure the fixture's teardown releases the jobs
 
     tls_run = run_dag(
         "stack_tls",

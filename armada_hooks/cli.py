@@ -313,7 +313,7 @@ def _job_service(args: argparse.Namespace) -> int:
     import asyncio
     import dataclasses
 
-    from armada_hooks.jobservice.server import JobServiceServer
+    from armada_hooks.jobservice.server import JobServiceServer, tune_collector
     from armada_hooks.jobservice.settings import JobServiceConfigError, JobServiceSettings
     from armada_hooks.jobservice.sqlite_store import open_store
 
@@ -345,6 +345,7 @@ def _job_service(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        tune_collector()  # this process is the service
         await server.open()
         print(f"job service serving on {server.target}", flush=True)
         try:

@@ -5,18 +5,23 @@ runs as ``armada-hooks job-service`` in a process of its own (SQLite store), so 
 peak RSS is its own.
 
 Part 1, the cache: ``--jobs`` jobs in ``--job-sets`` job sets pass through (runtimes drawn
-from ``--runtime`` job-seconds). A watcher asks the batched ``JobStates`` RPC for every
-job every ``--watch-every`` seconds, from a process of its own, and notes when it first
-reads each job's end. Visibility is counted from the later of the moment the local Armada
-appended the job's terminal event to its job set's log (a probe on its store) and the
-watcher's first question about the job set (the service follows a job set once asked);
-p50/p99 include up to one watch period. A load generator in its own process (one asyncio
-loop) then sends ``GetJobStatus`` for random jobs at ``--rate`` requests/s for
-``--seconds`` (open loop: calls are due at fixed times, latency counted from when each
-was due), and the batched RPC (``--batch`` jobs a call) at ``--rate / --batch`` calls/s.
-Figures: the service's peak RSS and CPU share, the latencies, the machine's load average
-(other processes share the CPUs), the calls Armada received (GetJobStatus, GetJobDetails,
-event streams).
+from ``--runtime`` job-seconds). A watcher in a process of its own follows each job set
+from its submission on, as an operator follows the job it has just submitted: its first
+question goes out as the job set is submitted, and from its answer on all unfinished jobs
+are asked about every ``--watch-every`` seconds with the batched ``JobStates`` RPC. It
+notes when it first reads each job's end. Visibility is counted from the later of the
+moment the local Armada appended the job's terminal event to its job set's log (a probe on
+its store) and the first question about the job set; p50/p99 include up to one watch
+period. The cold start is the same, for a fresh service asked at once about as many job
+sets already running: each stream replays its job set from the start. A load generator
+in its own process (one asyncio loop) then sends ``GetJobStatus`` for random jobs at
+``--rate`` requests/s for ``--seconds`` (open loop: calls are due at fixed times, latency
+counted from when each was due), and the batched RPC (``--batch`` jobs a call) at
+``--rate / --batch`` calls/s, and, for the floor of what gRPC costs on the machine at
+that moment, the service's Health (which does no work) at ``--rate``. Figures: the
+service's peak RSS and CPU share, the jobs in flight once all were submitted, the
+latencies, the machine's load average (other processes share the CPUs), the calls Armada
+received (GetJobStatus, GetJobDetails, event streams; the cold start's aside).
 
 Part 2, cross-process waiting: ``--wait-jobs`` jobs (job sets of ``--job-set-size``) are
 waited on synchronously (``ArmadaHook.wait_for_job``, the operator's sync path, one
@@ -40,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -53,11 +59,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import grpc.aio
+
 from armada_hooks.channels import ChannelSpec, open_aio_channel, open_channel
 from armada_hooks.job_events import event_state
 from armada_hooks.jobservice.client import JobServiceAsyncIOClient, JobServiceClient
 from armada_hooks.rpc import describe_failure
-from armada_hooks.states import TERMINAL_STATES
+from armada_hooks.states import TERMINAL_STATES, JobState
 from armada_hooks.testing import LocalArmada, job_request_item
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,21 +102,13 @@ def submit_sets(
     return refs
 
 
-def terminal_wall(armada: LocalArmada, ids: list[str], scale: float) -> dict[str, float]:
-    """Wall epoch second of each job's terminal transition on the server."""
-    wall_now, job_now = time.time(), armada.now()
-    with armada.store.lock:
-        ended = {j: armada.store.jobs[j].last_transition_ts for j in ids}
-    return {j: wall_now - (job_now - ts) / scale for j, ts in ended.items()}
-
-
 def start_service(
-    armada: LocalArmada, folder: str, *options: str
+    armada: LocalArmada, folder: str, *options: str, store: str = "js.db"
 ) -> tuple[subprocess.Popen[str], str]:
     """``armada-hooks job-service`` on a free port with a SQLite store; (process, target)."""
     proc = subprocess.Popen(
         [str(SCRIPT), "job-service", "--armada-target", armada.target,
-         "--store", f"sqlite:{folder}/js.db", *options],
+         "--store", f"sqlite:{folder}/{store}", *options],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     assert proc.stdout is not None
@@ -131,39 +131,102 @@ def peak_rss_mb(pid: int, field: str = "VmHWM") -> float:
 # -- part 1 ---------------------------------------------------------------------------
 
 
-def watch(target: str, ids_file: str, every: float) -> None:
-    """(Its own process.) Ask for every job every ``every`` s until all ended; print, as
-    JSON, when each job was first seen ended and when each job set was first asked about."""
-    refs = [tuple(r) for r in json.loads(Path(ids_file).read_text())]
-    client = JobServiceClient(open_channel(ChannelSpec(target)))
+def watch(target: str, every: float) -> None:
+    """(Its own process.) Follow jobs as they are handed over and note when each is first
+    seen ended; print, as JSON, those times and when each job set was first asked about.
+
+    Jobs arrive on stdin, a JSON list of [job set, job id] per line (an empty line: no
+    more). A job set's first question goes out at once, in a call of its own (the service
+    may wait up to ``first_answer_wait`` for its stream's replay, and no other job waits
+    with it); from its answer on, its jobs are asked about every ``every`` s with every
+    other unfinished job (calls of at most 5,000 jobs, sent together). A call that fails
+    is counted, by what failed, and its jobs are asked about again in the next round.
+    """
     seen: dict[str, float] = {}
     asked: dict[str, float] = {}
-    deadline = time.monotonic() + 600
-    while len(seen) < len(refs) and time.monotonic() < deadline:
-        started = time.monotonic()
-        todo = [("default", s, j) for s, j in refs if j not in seen]
-        for i in range(0, len(todo), 5000):
-            part, sent = todo[i : i + 5000], time.time()
-            for _, job_set, _ in part:
-                asked.setdefault(job_set, sent)
-            answers = client.get_job_states(part).answers
-            now = time.time()
-            for answer in answers:
-                if answer.state in TERMINAL and answer.job.job_id not in seen:
-                    seen[answer.job.job_id] = now
-        time.sleep(max(0.0, every - (time.monotonic() - started)))
-    print(json.dumps({"seen": seen, "asked": asked}))
+    failed: dict[str, int] = {}  # calls that failed, by what failed
+    followed: list[tuple[str, str, str]] = []  # asked once, asked about every round
+
+    def count(exc: grpc.aio.AioRpcError) -> None:
+        what = describe_failure(exc)[:120]
+        failed[what] = failed.get(what, 0) + 1
+
+    def note(answers: Any) -> None:
+        now = time.time()
+        for answer in answers:
+            if answer.state in TERMINAL and answer.job.job_id not in seen:
+                seen[answer.job.job_id] = now
+
+    async def main() -> None:
+        client = JobServiceAsyncIOClient(open_aio_channel(ChannelSpec(target)))
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=1 << 24)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        firsts: set[asyncio.Task[None]] = set()
+        total = 0
+
+        async def first(refs: list[tuple[str, str, str]]) -> None:
+            try:
+                note((await client.get_job_states(refs)).answers)
+            except grpc.aio.AioRpcError as exc:  # counted; the rounds ask again
+                count(exc)
+            followed.extend(r for r in refs if r[2] not in seen)
+
+        async def feed() -> None:
+            nonlocal total
+            while line := (await reader.readline()).strip():
+                refs = [("default", s, j) for s, j in json.loads(line)]
+                total += len(refs)
+                sent = time.time()
+                for _, job_set, _ in refs:
+                    asked.setdefault(job_set, sent)
+                task = asyncio.ensure_future(first(refs))
+                firsts.add(task)
+                task.add_done_callback(firsts.discard)
+
+        feeding = asyncio.ensure_future(feed())
+        deadline = time.monotonic() + 600
+        while (not feeding.done() or firsts or len(seen) < total) and (
+            time.monotonic() < deadline
+        ):
+            started = time.monotonic()
+            followed[:] = [r for r in followed if r[2] not in seen]
+            chunks = [followed[i : i + 5000] for i in range(0, len(followed), 5000)]
+            calls = (client.get_job_states(c) for c in chunks)
+            for response in await asyncio.gather(*calls, return_exceptions=True):
+                if isinstance(response, grpc.aio.AioRpcError):  # counted; asked again next
+                    count(response)
+                elif isinstance(response, BaseException):
+                    raise response
+                else:
+                    note(response.answers)
+            await asyncio.sleep(max(0.0, every - (time.monotonic() - started)))
+        feeding.cancel()
+
+    asyncio.run(main())
+    print(json.dumps({"seen": seen, "asked": asked, "failed": failed}))
 
 
-def run_watcher(target: str, refs: list[tuple[str, str]], every: float) -> dict[str, Any]:
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(refs, f)
-    done = subprocess.run(
-        [sys.executable, __file__, "--watcher", target, f.name, str(every)],
-        capture_output=True, text=True, check=True,
+def start_watcher(target: str, every: float) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, __file__, "--watcher", target, str(every)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
-    os.unlink(f.name)
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def hand_over(watcher: subprocess.Popen[str], refs: list[tuple[str, str]]) -> None:
+    """Give the watcher jobs to follow."""
+    assert watcher.stdin is not None
+    watcher.stdin.write(json.dumps(refs) + "\n")
+    watcher.stdin.flush()
+
+
+def watcher_result(watcher: subprocess.Popen[str]) -> dict[str, Any]:
+    """Tell the watcher there are no more jobs; what it saw."""
+    out, _ = watcher.communicate("\n", timeout=900)
+    if watcher.returncode:
+        raise SystemExit(f"the watcher failed ({watcher.returncode})")
+    return dict(json.loads(out.strip().splitlines()[-1]))
 
 
 def terminal_emits(armada: LocalArmada) -> dict[str, float]:
@@ -185,7 +248,8 @@ def terminal_emits(armada: LocalArmada) -> dict[str, float]:
 def load_generator(target: str, ids_file: str, rate: float, seconds: float, batch: int) -> None:
     """(Its own process.) Calls at ``rate``/s for ``seconds``, open loop: each call is sent
     when due from one asyncio loop (no client threads contending for the GIL), its latency
-    counted from when it was due. Prints latencies (ms) as JSON."""
+    counted from when it was due. ``batch`` 1: GetJobStatus; more: GetJobStates of that
+    many jobs; 0: the service's Health. Prints latencies (ms) as JSON."""
     refs = [tuple(r) for r in json.loads(Path(ids_file).read_text())]
     latencies: list[float] = []
     errors = 0
@@ -193,13 +257,18 @@ def load_generator(target: str, ids_file: str, rate: float, seconds: float, batc
 
     async def main() -> float:
         nonlocal errors
+        # the generator's own collections would add their pauses to the service's latency
+        # (it makes no cycles; what it allocates is freed as it goes, or kept to the end)
+        gc.disable()
         client = JobServiceAsyncIOClient(open_aio_channel(ChannelSpec(target)))
         await client.health()  # the channel is connected before the clock starts
 
         async def one(due: float) -> None:
             nonlocal errors
             try:
-                if batch > 1:
+                if batch == 0:  # the floor: the service's Health, which does no work
+                    await client.health()
+                elif batch > 1:
                     picks = random.sample(refs, batch)
                     await client.get_job_states([("default", s, j) for s, j in picks])
                 else:
@@ -248,37 +317,79 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def visibility(
+    refs: list[tuple[str, str]], watched: dict[str, Any], emitted: dict[str, float]
+) -> list[float]:
+    """Seconds from the later of a job's terminal event at Armada and the first question
+    about its job set, to the watcher's first answer saying the job had ended."""
+    seen, asked = watched["seen"], watched["asked"]
+    return [seen[j] - max(emitted[j], asked[s]) for s, j in refs if j in seen and j in emitted]
+
+
+def in_flight(armada: LocalArmada) -> int:
+    """Jobs the local Armada holds that have not ended."""
+    with armada.store.lock:
+        return sum(JobState(j.state) not in TERMINAL_STATES for j in armada.store.jobs.values())
+
+
 def part_cache(args: argparse.Namespace) -> dict[str, Any]:
     with LocalArmada(queues=["default"], time_scale=args.time_scale) as armada, \
             tempfile.TemporaryDirectory() as folder:  # fmt: skip
         proc, target = start_service(armada, folder)
         try:
             emitted = terminal_emits(armada)
-            refs = submit_sets(armada, args.jobs, args.job_sets, tuple(args.runtime))
+            runtime = tuple(args.runtime)
+            # followed from submission: each job set is handed to the watcher as soon as
+            # it is submitted, as an operator asks about the job it has just submitted
             armada.reset_rpc_counts()
             cpu0, watched = cpu_seconds(proc.pid), time.monotonic()
-            watcher = run_watcher(target, refs, args.watch_every)
+            watcher = start_watcher(target, args.watch_every)
+            refs: list[tuple[str, str]] = []
+            for i in range(args.job_sets):
+                sized = args.jobs // args.job_sets + (1 if i < args.jobs % args.job_sets else 0)
+                refs += (batch := submit_sets(armada, sized, 1, runtime, f"{i}-"))
+                hand_over(watcher, batch)
+            flying = in_flight(armada)
+            followed = watcher_result(watcher)
             watch_cpu, watch_wall = cpu_seconds(proc.pid) - cpu0, time.monotonic() - watched
-            seen, asked = watcher["seen"], watcher["asked"]
-            # from the later of: the terminal event at Armada, the first ask about its set
-            visible = [
-                seen[j] - max(emitted[j], asked[s]) for s, j in refs if j in seen and j in emitted
-            ]
+            visible = visibility(refs, followed, emitted)
+            watcher_failures = followed["failed"]
             load = os.getloadavg()[0]
             cpu0 = cpu_seconds(proc.pid)
             single = generate(target, refs, args.rate, args.seconds, 1)
             single_cpu = cpu_seconds(proc.pid) - cpu0
+            # the same calls' floor on this machine at this moment: gRPC's own path
+            floor = generate(target, refs, args.rate, args.seconds, 0)
             batched = generate(target, refs, args.rate / args.batch, args.seconds, args.batch)
             counts = armada.rpc_counts()
             rss = peak_rss_mb(proc.pid)
+            # last (its streams' end would load the machine the calls above share): a cold
+            # start, a fresh service asked at once about as many running job sets, replays
+            # each from its start
+            cold_proc, cold_target = start_service(armada, folder, store="cold.db")
+            try:
+                cold_refs = submit_sets(armada, args.jobs, args.job_sets, runtime, "cold-")
+                watcher = start_watcher(cold_target, args.watch_every)
+                hand_over(watcher, cold_refs)
+                cold_watched = watcher_result(watcher)
+                cold = visibility(cold_refs, cold_watched, emitted)
+            finally:
+                cold_proc.terminate()
+                cold_proc.wait(timeout=30)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
     return {
         "jobs": args.jobs, "job_sets": args.job_sets, "seen_ended": len(visible),
+        "in_flight_after_submission": flying,
         "peak_rss_mb": rss, "visible_p50_s": percentile(visible, 0.5),
-        "visible_p99_s": percentile(visible, 0.99), "get_job_status": single,
-        "get_job_states": {**batched, "batch": args.batch},
+        "visible_p99_s": percentile(visible, 0.99),
+        "cold_start_visible_p50_s": percentile(cold, 0.5),
+        "cold_start_visible_p99_s": percentile(cold, 0.99), "cold_start_seen_ended": len(cold),
+        "watcher_failed_calls": watcher_failures,
+        "cold_start_watcher_failed_calls": cold_watched["failed"],
+        "get_job_status": single, "get_job_states": {**batched, "batch": args.batch},
+        "health_floor": floor,
         "service_cpu_share_while_watched": watch_cpu / max(watch_wall, 1e-9),
         "service_cpu_ms_per_get_job_status": single_cpu * 1000 / max(single["calls"], 1),
         "load_average_1m": load,
@@ -427,7 +538,7 @@ def main() -> None:
         load_generator(target, ids_file, float(rate), float(seconds), int(batch))
         return
     if sys.argv[1:2] == ["--watcher"]:
-        watch(sys.argv[2], sys.argv[3], float(sys.argv[4]))
+        watch(sys.argv[2], float(sys.argv[3]))
         return
     if sys.argv[1:2] == ["--worker"]:
         worker(sys.argv[2], float(sys.argv[3]))
@@ -435,7 +546,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--job-sets", type=int, default=1_000)
-    parser.add_argument("--runtime", type=float, nargs=2, default=(10.0, 120.0))
+    parser.add_argument("--runtime", type=float, nargs=2, default=(100.0, 300.0))
     parser.add_argument("--time-scale", type=float, default=10.0)
     parser.add_argument("--watch-every", type=float, default=0.25)
     parser.add_argument("--rate", type=float, default=1000.0)
@@ -461,14 +572,25 @@ def main() -> None:
               f"watched {cache['service_cpu_share_while_watched']:.0%}; machine load "
               f"average {cache['load_average_1m']:.1f} on {os.cpu_count()} CPUs")
         print(f"  terminal state visible: p50 {cache['visible_p50_s']:.2f} s, "
-              f"p99 {cache['visible_p99_s']:.2f} s (watch period {args.watch_every} s)")
+              f"p99 {cache['visible_p99_s']:.2f} s (watch period {args.watch_every} s; "
+              f"{cache['in_flight_after_submission']} jobs in flight once all submitted)")
+        print(f"  cold start (a fresh service asked about {cache['job_sets']} running job "
+              f"sets at once): visible p50 {cache['cold_start_visible_p50_s']:.2f} s, "
+              f"p99 {cache['cold_start_visible_p99_s']:.2f} s")
+        print(f"  the watcher's failed calls (asked again): "
+              f"{cache['watcher_failed_calls'] or 0}; cold start "
+              f"{cache['cold_start_watcher_failed_calls'] or 0}")
         for name in ("get_job_status", "get_job_states"):
             g = cache[name]
             print(f"  {name}: {g['rate']:.0f} calls/s, p50 {g['p50_ms']:.2f} ms, "
                   f"p99 {g['p99_ms']:.2f} ms, errors {g['errors']} {g['failures'] or ''}")
+        h = cache["health_floor"]
+        print(f"  the floor, the service's Health (no work) at the same rate: p50 "
+              f"{h['p50_ms']:.2f} ms, p99 {h['p99_ms']:.2f} ms, errors {h['errors']}")
         print(f"  service CPU per GetJobStatus: "
               f"{cache['service_cpu_ms_per_get_job_status']:.3f} ms")
-        print(f"  at Armada: GetJobStatus {cache['armada_get_job_status']}, GetJobDetails "
+        print(f"  at Armada (the cold start aside): GetJobStatus "
+              f"{cache['armada_get_job_status']}, GetJobDetails "
               f"{cache['armada_get_job_details']}, event streams {cache['armada_streams']}")
     if args.part in ("soak", "all"):
         report["soak"] = soak = part_soak(args)

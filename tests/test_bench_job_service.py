@@ -34,9 +34,12 @@ def test_the_job_service_benchmark_reports_its_figures(tmp_path):
     assert (soak["jobs"], soak["waves"]) == (60, 3)
     assert len(soak["rss_after_each_wave_mb"]) == 3
     assert soak["jobs_left_in_store"] == 0  # every ended, untouched job set was purged
-    assert cache["seen_ended"] == 40
+    assert cache["seen_ended"] == cache["cold_start_seen_ended"] == 40
+    assert 0 <= cache["in_flight_after_submission"] <= 40
+    assert 0 < cache["visible_p50_s"] <= cache["visible_p99_s"]
     assert cache["peak_rss_mb"] > 0
-    assert cache["get_job_status"]["calls"] == 50
+    assert cache["get_job_status"]["calls"] == cache["health_floor"]["calls"] == 50
+    assert cache["health_floor"]["errors"] == 0
     assert cache["get_job_status"]["errors"] == cache["get_job_states"]["errors"] == 0
     assert cache["armada_get_job_status"] == 0  # the streams covered every job
     assert cache["armada_streams"] >= 4

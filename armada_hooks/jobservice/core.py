@@ -199,12 +199,18 @@ class JobServiceCore:
     # -- upkeep ------------------------------------------------------------
 
     async def sweep(self) -> None:
-        """Persist request times, close idle streams, purge expired all-terminal job sets."""
+        """Persist request times, close idle streams, purge expired all-terminal job sets.
+
+        (A purge runs on the loop, after its job set is seen unfollowed there: a request
+        that starts following it cannot come in between.)
+        """
         now_mono, now = time.monotonic(), time.time()
         touched = {
             key: f.touched_at for key, f in self.followers.items() if f.touched_at > f.touch_saved
         }
-        self.store.touch_many(touched)  # one write: the loop is not held once per job set
+        # One write, and (like the read below) in a worker thread: a thousand rows take
+        # milliseconds the loop's callers would otherwise wait (SQLite frees the GIL).
+        await asyncio.to_thread(self.store.touch_many, touched)
         for key, follower in list(self.followers.items()):
             follower.touch_saved = max(follower.touch_saved, touched.get(key, 0.0))
             if now_mono - follower.touched >= self.settings.idle_timeout:
@@ -212,7 +218,7 @@ class JobServiceCore:
                 await follower.close()
                 self.idle_closed += 1
                 log.info("closed the idle event stream of job set %r in queue %r", key[1], key[0])
-        for record in self.store.job_sets():
+        for record in await asyncio.to_thread(self.store.job_sets):
             if (
                 record.key not in self.followers
                 and record.all_terminal

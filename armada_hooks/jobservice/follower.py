@@ -11,7 +11,8 @@ Two facts about the stream decide what an answer may claim:
 
 - *caught up*: after its first message the stream has delivered nothing for
   ``catch_up_quiet`` seconds (or, with no message at all, for ``empty_replay_wait``), so
-  the replay of what Armada had is over; before that an unseen id is merely not seen *yet*;
+  the replay of what Armada had is over; before that an unseen id is merely not seen *yet*
+  (for ``replay_patience`` at most: a busy job set's stream may never be quiet);
 - *down*: the stream has failed and no reopened stream has worked since (delivered a
   message, or stayed open ``stream_ok_after`` seconds); past ``connection_grace`` the
   states of jobs that have not ended are stale.
@@ -170,7 +171,7 @@ class JobSetFollower:
             return None  # known from the query API only, and a while ago: ask again
         if stale:
             return Known(JobState.UNKNOWN, self.problem, Certainty.STALE)
-        if not self.caught_up.is_set():
+        if not self.caught_up.is_set() and now - self.started < self._settings.replay_patience:
             return Known(JobState.UNKNOWN, "", Certainty.PENDING_CATCH_UP)
         if queried is not None and now - queried.at < self._settings.query_refresh:
             return Known(JobState.UNKNOWN, "", Certainty.NOT_FOUND)

@@ -10,6 +10,7 @@ loop (tests, embedding); :meth:`~JobServiceServer.serve` runs it in the caller's
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 from concurrent.futures import Future
 from pathlib import Path
@@ -34,6 +35,25 @@ if TYPE_CHECKING:
 
 SERVICE_NAMES = ("jobservice.JobService", "armada_hooks.jobservice.JobStates")
 STOP_GRACE = 1.0  # seconds in-flight calls get when the server stops
+# The collector's thresholds in a process that is a job service: Python's defaults for
+# the young generations (700, 10), a full collection after 1,000 middle ones (default 10).
+COLLECTOR_THRESHOLDS = (700, 10, 1000)
+
+
+def tune_collector() -> None:
+    """Set the garbage collector for a process whose work is to be a job service.
+
+    Following 1,000 job sets keeps about 100,000 objects alive (each stream's gRPC call,
+    tasks and timers; each job's record). At Python's default thresholds, the objects of
+    the calls in flight at each middle collection count as survivors, and 1,000 calls a
+    second add enough of them to force a full collection every few seconds: on a small
+    machine each one holds the event loop for 50 to 90 ms, and every call arriving
+    meanwhile waits. With these thresholds a full collection comes about a hundred times
+    less often; the young collections, which free each call's cyclic garbage, are as
+    frequent and as cheap as before. ``armada-hooks job-service`` calls this; a service
+    embedded in another process leaves that process's collector alone.
+    """
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
 
 
 def _finish(loop: asyncio.AbstractEventLoop) -> None:

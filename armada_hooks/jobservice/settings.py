@@ -37,6 +37,9 @@ class JobServiceSettings:
       counts as caught up on an empty job set (a stream does not say when it has opened);
     - ``first_answer_wait``: the first request of a job set waits at most this long for
       that replay before answering from what is known;
+    - ``replay_patience``: a stream not caught up this long after its job set began to be
+      followed (a job set so busy that its stream is never quiet) no longer holds back the
+      ids it has not shown: they are asked of the query API like those of a caught-up one;
     - ``stream_ok_after``: a stream open this long without an error counts as working;
     - ``query_window``: ids unseen by their stream are gathered this long into one
       GetJobStatus call;
@@ -62,6 +65,7 @@ class JobServiceSettings:
     catch_up_quiet: float = 0.5
     empty_replay_wait: float = 3.0
     first_answer_wait: float = 2.0
+    replay_patience: float = 30.0
     stream_ok_after: float = 1.0
     query_window: float = 0.02
     query_refresh: float = 10.0

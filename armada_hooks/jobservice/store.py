@@ -48,7 +48,11 @@ class JobSetRecord:
 
 
 class JobStateStore(Protocol):
-    """The job service's storage; SQLite is the embedded default."""
+    """The job service's storage; SQLite is the embedded default.
+
+    Called from the service's event loop and, for the sweep's bulk reads and writes, from
+    a worker thread: a store is safe to call from several threads.
+    """
 
     def job_set(self, key: JobSetKey) -> JobSetRecord | None:
         """The job set's record, or None if the store has none."""

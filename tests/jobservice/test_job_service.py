@@ -128,6 +128,31 @@ def test_no_not_found_before_the_replay_has_caught_up(local_armada, job_service_
     assert local_armada.rpc_count("GetJobStatus") == 1
 
 
+def test_a_stream_never_quiet_stops_holding_unseen_ids_back_after_its_patience(
+    local_armada, job_service_factory
+):
+    # A job set so busy that its stream is never quiet for catch_up_quiet (here: a quiet
+    # that cannot come) would never catch up: past replay_patience, an id it has not shown
+    # is asked of Armada's query API anyway, and found unknown.
+    import dataclasses
+
+    [job_id] = submit(local_armada, "busy", {RUNTIME: "1h"})
+    settings = dataclasses.replace(
+        FAST,
+        catch_up_quiet=3600,
+        empty_replay_wait=3600,
+        first_answer_wait=0.5,
+        replay_patience=3.0,
+    )
+    client = client_for(job_service_factory(settings=settings))
+    assert historic(client, "default", "busy", "ghost") == ("SUBMITTED", "")
+    assert local_armada.rpc_count("GetJobStatus") == 0
+    eventually(lambda: historic(client, "default", "busy", "ghost")[0] == "JOB_ID_NOT_FOUND")
+    assert local_armada.rpc_count("GetJobStatus") == 1  # once, for the unseen id only
+    assert historic(client, "default", "busy", job_id)[0] in ("SUBMITTED", "RUNNING")
+    assert local_armada.rpc_count("GetJobStatus") == 1  # the stream shows this one
+
+
 def test_an_empty_job_set_catches_up_after_its_silence(local_armada, js_client):
     # The first request waits (first_answer_wait) for the replay; a stream that says
     # nothing for empty_replay_wait has nothing to replay, so the id is asked of Armada.

@@ -82,14 +82,29 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def tally(failures: dict[str, int], exc: BaseException) -> None:
+    """Count a failed call in ``failures``, by what failed."""
+    what = describe_failure(exc)[:120]
+    failures[what] = failures.get(what, 0) + 1
+
+
 def submit_sets(
-    armada: LocalArmada, jobs: int, sets: int, runtime: tuple[float, float], prefix: str = ""
+    armada: LocalArmada,
+    jobs: int,
+    sets: int,
+    runtime: tuple[float, float],
+    prefix: str = "",
+    on_set: Any = None,
 ):
-    """Submit ``jobs`` jobs spread over ``sets`` job sets; [(job set, job id)]."""
+    """Submit ``jobs`` jobs spread over ``sets`` job sets; [(job set, job id)].
+
+    ``on_set(refs)``, if given, is called with each job set's refs once it is submitted.
+    """
     client, refs = armada.client(), []
     per_set = [jobs // sets + (1 if i < jobs % sets else 0) for i in range(sets)]
     for i, count in enumerate(per_set):
         job_set = f"bench-set-{prefix}{i}"
+        start_of_set = len(refs)
         for start in range(0, count, 500):
             items = [
                 job_request_item(
@@ -99,6 +114,8 @@ def submit_sets(
             ]
             response = client.submit_jobs("default", job_set, items)
             refs += [(job_set, r.job_id) for r in response.job_response_items]
+        if on_set is not None:
+            on_set(refs[start_of_set:])
     return refs
 
 
@@ -147,10 +164,6 @@ def watch(target: str, every: float) -> None:
     failed: dict[str, int] = {}  # calls that failed, by what failed
     followed: list[tuple[str, str, str]] = []  # asked once, asked about every round
 
-    def count(exc: grpc.aio.AioRpcError) -> None:
-        what = describe_failure(exc)[:120]
-        failed[what] = failed.get(what, 0) + 1
-
     def note(answers: Any) -> None:
         now = time.time()
         for answer in answers:
@@ -169,7 +182,7 @@ def watch(target: str, every: float) -> None:
             try:
                 note((await client.get_job_states(refs)).answers)
             except grpc.aio.AioRpcError as exc:  # counted; the rounds ask again
-                count(exc)
+                tally(failed, exc)
             followed.extend(r for r in refs if r[2] not in seen)
 
         async def feed() -> None:
@@ -195,7 +208,7 @@ def watch(target: str, every: float) -> None:
             calls = (client.get_job_states(c) for c in chunks)
             for response in await asyncio.gather(*calls, return_exceptions=True):
                 if isinstance(response, grpc.aio.AioRpcError):  # counted; asked again next
-                    count(response)
+                    tally(failed, response)
                 elif isinstance(response, BaseException):
                     raise response
                 else:
@@ -276,8 +289,7 @@ def load_generator(target: str, ids_file: str, rate: float, seconds: float, batc
                     await client.get_job_status("default", s, j)
             except Exception as exc:
                 errors += 1
-                what = describe_failure(exc)[:120]
-                failures[what] = failures.get(what, 0) + 1
+                tally(failures, exc)
             latencies.append((time.monotonic() - due) * 1000)
 
         total, t0, calls = int(rate * seconds), time.monotonic() + 0.2, []
@@ -344,11 +356,10 @@ def part_cache(args: argparse.Namespace) -> dict[str, Any]:
             armada.reset_rpc_counts()
             cpu0, watched = cpu_seconds(proc.pid), time.monotonic()
             watcher = start_watcher(target, args.watch_every)
-            refs: list[tuple[str, str]] = []
-            for i in range(args.job_sets):
-                sized = args.jobs // args.job_sets + (1 if i < args.jobs % args.job_sets else 0)
-                refs += (batch := submit_sets(armada, sized, 1, runtime, f"{i}-"))
-                hand_over(watcher, batch)
+            refs = submit_sets(
+                armada, args.jobs, args.job_sets, runtime,
+                on_set=lambda batch: hand_over(watcher, batch),
+            )  # fmt: skip
             flying = in_flight(armada)
             followed = watcher_result(watcher)
             watch_cpu, watch_wall = cpu_seconds(proc.pid) - cpu0, time.monotonic() - watched
